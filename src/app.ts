@@ -1,0 +1,69 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+import { OAuthError, InvalidRequest } from './errors.js'
+import { ERROR, FORM_CONTENT_TYPE } from './oauth.js'
+import { parseForm } from './form-body.js'
+import type { KeyRing } from './keys/key-ring.js'
+import type { Store } from './store/types.js'
+import type { AccessTokenIssuer } from './tokens/access-token.js'
+import { tokenRoute } from './routes/token.js'
+import { jwksRoute } from './routes/jwks.js'
+import { discoveryRoutes } from './routes/discovery.js'
+import { healthRoutes } from './routes/health.js'
+
+/** Everything the HTTP layer needs, built by server.ts (or test/helper.ts with an injected clock). */
+export interface AppDeps {
+  readonly config: Config
+  readonly store: Store
+  readonly keys: KeyRing
+  readonly issueAccessToken: AccessTokenIssuer
+  /** Key of the keyed hash that client secrets are stored as. */
+  readonly clientSecretKey: Uint8Array
+}
+
+const BODY_LIMIT = 64 * 1024
+
+/** Builds the issuer's fastify instance; never listens. */
+export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'loggerInstance' | 'logger'> = {}): FastifyInstance {
+  const app = Fastify({
+    ...options,
+    bodyLimit: BODY_LIMIT,
+    trustProxy: deps.config.trustProxy,
+    requestIdHeader: false,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance
+
+  // Only form bodies: OAuth endpoints take application/x-www-form-urlencoded (RFC 6749 §3.2).
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
+    try {
+      done(null, parseForm(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    if (error instanceof OAuthError) {
+      return reply.code(error.statusCode).headers({ ...error.headers, 'cache-control': 'no-store' }).send(error.toJSON())
+    }
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors: unsupported media type, body too large, malformed body or header.
+      const description = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `Content-Type must be ${FORM_CONTENT_TYPE}` : error.message
+      const wire = new InvalidRequest(description)
+      return reply.code(status === 415 ? 400 : status).header('cache-control', 'no-store').send(wire.toJSON())
+    }
+    request.log.error({ err: error }, 'request failed')
+    return reply.code(500).header('cache-control', 'no-store').send({ error: ERROR.serverError, error_description: 'internal error' })
+  })
+  app.setNotFoundHandler((request, reply) => {
+    return reply.code(404).send({ error: ERROR.invalidRequest, error_description: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 100)}` })
+  })
+
+  tokenRoute(app, deps)
+  jwksRoute(app, deps)
+  discoveryRoutes(app, deps)
+  healthRoutes(app, deps)
+  return app
+}

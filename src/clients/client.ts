@@ -1,0 +1,71 @@
+import { KeyturnError } from '../errors.js'
+import { AUTH_METHOD, GRANT, type AuthMethod, type GrantType } from '../oauth.js'
+import { isAlg, type Alg } from '../keys/algorithms.js'
+
+/** A registered client. Secrets are never stored, only their keyed hash. */
+export interface ClientRecord {
+  readonly id: string
+  /** base64url HMAC-SHA256 of the secret under the server's client-secret key. */
+  readonly secretHash?: string
+  readonly authMethods: readonly AuthMethod[]
+  readonly grantTypes: readonly GrantType[]
+  /** Scopes the client may ask for; a request without `scope` gets all of them. */
+  readonly scopes: readonly string[]
+  /** Audiences (resource indicators) the client may ask for; empty means the issuer's default audience only. */
+  readonly audiences: readonly string[]
+  /** Signing algorithm of its tokens; the issuer default when absent. */
+  readonly alg?: Alg
+  /** Access-token lifetime in seconds, at most the issuer's KEYTURN_ACCESS_TOKEN_TTL. */
+  readonly accessTokenTtl?: number
+  readonly disabled?: boolean
+  readonly createdAt: string
+}
+
+const CLIENT_ID = /^[A-Za-z0-9._~-]{1,128}$/
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+
+export const isClientId = (value: string): boolean => CLIENT_ID.test(value)
+export const isScopeToken = (value: string): boolean => SCOPE_TOKEN.test(value)
+
+function invalid(detail: string): never {
+  throw new KeyturnError('ERR_CLIENT_INVALID', detail)
+}
+
+/**
+ * Checks a client record read from storage or built by the admin CLI.
+ * @throws KeyturnError `ERR_CLIENT_INVALID` naming the field.
+ */
+export function validateClient(input: unknown): ClientRecord {
+  if (typeof input !== 'object' || input === null) invalid('a client must be an object')
+  const client = input as Record<string, unknown>
+  const id = client.id
+  if (typeof id !== 'string' || !isClientId(id)) invalid(`id: must be 1-128 characters of A-Z a-z 0-9 . _ ~ - (got ${JSON.stringify(id)})`)
+  const strings = (field: string, check: (value: string) => boolean, fallback: readonly string[]): string[] => {
+    const value = client[field] ?? fallback
+    if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && check(item))) invalid(`${id}.${field}: invalid entries`)
+    return [...new Set(value as string[])]
+  }
+  const authMethods = strings('authMethods', (m) => Object.values<string>(AUTH_METHOD).includes(m), [AUTH_METHOD.secretBasic, AUTH_METHOD.secretPost]) as AuthMethod[]
+  const grantTypes = strings('grantTypes', (g) => Object.values<string>(GRANT).includes(g), [GRANT.clientCredentials]) as GrantType[]
+  const scopes = strings('scopes', isScopeToken, [])
+  const audiences = strings('audiences', isAudience, [])
+  if (client.alg !== undefined && !isAlg(client.alg)) invalid(`${id}.alg: unknown algorithm ${JSON.stringify(client.alg)}`)
+  const ttl = client.accessTokenTtl
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1)) invalid(`${id}.accessTokenTtl: must be a positive number of seconds`)
+  if (client.secretHash !== undefined && typeof client.secretHash !== 'string') invalid(`${id}.secretHash: must be a string`)
+  if (authMethods.length === 0) invalid(`${id}.authMethods: name at least one method`)
+  if (typeof client.createdAt !== 'string') invalid(`${id}.createdAt: missing`)
+  return {
+    id, authMethods, grantTypes, scopes, audiences, createdAt: client.createdAt,
+    ...(client.secretHash === undefined ? {} : { secretHash: client.secretHash as string }),
+    ...(client.alg === undefined ? {} : { alg: client.alg as Alg }),
+    ...(ttl === undefined ? {} : { accessTokenTtl: ttl as number }),
+    ...(client.disabled === true ? { disabled: true } : {}),
+  }
+}
+
+/** An audience is an absolute URI or a plain identifier without spaces (both are common in `aud`). */
+export function isAudience(value: string): boolean {
+  return value.length > 0 && value.length <= 512 && !/[\s\x00-\x1f]/.test(value)
+}

@@ -1,0 +1,147 @@
+import { resolve } from 'node:path'
+import cron from 'node-cron'
+import { ConfigError } from './errors.js'
+import { parseDuration } from './duration.js'
+import { isAlg, type Alg, SUPPORTED_ALGS } from './keys/algorithms.js'
+
+/** The validated, frozen configuration. `loadConfig` is the only reader of `process.env`. */
+export interface Config {
+  readonly production: boolean
+  readonly port: number
+  readonly host: string
+  /** Exact `iss` value; endpoint URLs are built from it. */
+  readonly issuer: string
+  readonly keysDir: string
+  readonly clientsFile: string
+  readonly signingAlgs: readonly Alg[]
+  /** Algorithm for clients that do not choose one. */
+  readonly defaultAlg: Alg
+  readonly rotationIntervalMs: number
+  readonly propagationMs: number
+  /** The `max-age` ceiling for the JWKS; the served value is also capped by propagation/2 and the next change. */
+  readonly jwksMaxAgeMs: number
+  readonly accessTokenTtlMs: number
+  readonly clockSkewMs: number
+  /** node-cron expression for the rotation check. */
+  readonly rotationCheck: string
+  /** How often every process re-reads the key set (the bound on how fast an admin change is seen). */
+  readonly keysReloadMs: number
+  /** Undefined means: use (or create) the development secret file in `keysDir`. */
+  readonly keyEncryptionSecret: string | undefined
+  readonly defaultAudience: string
+  readonly logLevel: string
+  readonly trustProxy: boolean
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/**
+ * Reads and validates the configuration. Throws `ConfigError` naming the first bad variable.
+ * @example const config = loadConfig(process.env)
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const production = env.NODE_ENV === 'production'
+  const port = integer(env, 'KEYTURN_PORT', 3000, 0, 65535)
+  const host = text(env, 'KEYTURN_HOST', '127.0.0.1')
+  const issuer = parseIssuer(env.KEYTURN_ISSUER ?? `http://localhost:${port}`, production)
+  const keysDir = resolve(cwd, text(env, 'KEYTURN_KEYS_DIR', './keys'))
+  const clientsFile = resolve(cwd, env.KEYTURN_CLIENTS_FILE ?? resolve(keysDir, 'clients.json'))
+
+  const signingAlgs = list(env, 'KEYTURN_SIGNING_ALGS', 'RS256,ES256').map((alg) => {
+    if (!isAlg(alg)) throw new ConfigError('KEYTURN_SIGNING_ALGS', `unknown algorithm "${alg}" (supported: ${SUPPORTED_ALGS.join(', ')})`)
+    return alg
+  })
+  if (signingAlgs.length === 0) throw new ConfigError('KEYTURN_SIGNING_ALGS', 'name at least one algorithm')
+  if (new Set(signingAlgs).size !== signingAlgs.length) throw new ConfigError('KEYTURN_SIGNING_ALGS', 'lists an algorithm twice')
+  const defaultAlgText = env.KEYTURN_DEFAULT_ALG ?? (signingAlgs.includes('RS256') ? 'RS256' : signingAlgs[0]!)
+  if (!isAlg(defaultAlgText) || !signingAlgs.includes(defaultAlgText)) {
+    throw new ConfigError('KEYTURN_DEFAULT_ALG', `must be one of KEYTURN_SIGNING_ALGS (${signingAlgs.join(', ')})`)
+  }
+
+  const rotationIntervalMs = duration(env, 'KEYTURN_ROTATION_INTERVAL', '24h', 1000)
+  const propagationMs = duration(env, 'KEYTURN_KEY_PROPAGATION', '1h', 1000)
+  const jwksMaxAgeMs = duration(env, 'KEYTURN_JWKS_MAX_AGE', '10m', 0)
+  const accessTokenTtlMs = duration(env, 'KEYTURN_ACCESS_TOKEN_TTL', '15m', 1000, 24 * 3_600_000)
+  const clockSkewMs = duration(env, 'KEYTURN_CLOCK_SKEW', '30s', 0, 10 * 60_000)
+  const keysReloadMs = duration(env, 'KEYTURN_KEYS_RELOAD_INTERVAL', '2s', 100, 60_000)
+  // DESIGN §3: a key must be published longer than any verifier may cache the set that lacks it.
+  if (propagationMs <= jwksMaxAgeMs) {
+    throw new ConfigError('KEYTURN_KEY_PROPAGATION', `must exceed KEYTURN_JWKS_MAX_AGE (${env.KEYTURN_JWKS_MAX_AGE ?? '10m'}), or verifiers may meet a kid they have not fetched yet`)
+  }
+  if (propagationMs <= keysReloadMs) {
+    throw new ConfigError('KEYTURN_KEY_PROPAGATION', 'must exceed KEYTURN_KEYS_RELOAD_INTERVAL')
+  }
+
+  const rotationCheck = text(env, 'KEYTURN_ROTATION_CHECK', '* * * * *')
+  if (!cron.validate(rotationCheck)) throw new ConfigError('KEYTURN_ROTATION_CHECK', `"${rotationCheck}" is not a cron expression`)
+
+  const keyEncryptionSecret = env.KEYTURN_KEY_ENCRYPTION_SECRET
+  if (keyEncryptionSecret !== undefined && keyEncryptionSecret.length < 32) {
+    throw new ConfigError('KEYTURN_KEY_ENCRYPTION_SECRET', 'must be at least 32 characters (e.g. `openssl rand -base64 32`)')
+  }
+  if (production && keyEncryptionSecret === undefined) {
+    throw new ConfigError('KEYTURN_KEY_ENCRYPTION_SECRET', 'is required when NODE_ENV=production (the development secret file is refused)')
+  }
+
+  const logLevel = text(env, 'KEYTURN_LOG_LEVEL', 'info')
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('KEYTURN_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
+  const trustProxy = boolean(env, 'KEYTURN_TRUST_PROXY', false)
+
+  return Object.freeze({
+    production, port, host, issuer, keysDir, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
+    rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, clockSkewMs, rotationCheck, keysReloadMs,
+    keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy,
+  })
+}
+
+function parseIssuer(value: string, production: boolean): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError('KEYTURN_ISSUER', `"${value}" is not an absolute URL`)
+  }
+  // RFC 8414 §2: the issuer is an https URL with no query or fragment.
+  if (url.search || url.hash || value.includes('?') || value.includes('#')) throw new ConfigError('KEYTURN_ISSUER', 'must not have a query or fragment')
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('KEYTURN_ISSUER', 'must be an http(s) URL')
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+  if (production && url.protocol !== 'https:' && !loopback) throw new ConfigError('KEYTURN_ISSUER', 'must use https when NODE_ENV=production')
+  return value.endsWith('/') ? value.slice(0, -1) : value
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  const value = env[name]
+  if (value === undefined) return fallback
+  if (value.trim() === '') throw new ConfigError(name, 'is set but empty')
+  return value.trim()
+}
+
+function list(env: Env, name: string, fallback: string): string[] {
+  return text(env, name, fallback).split(',').map((item) => item.trim()).filter(Boolean)
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name]
+  if (value === undefined) return fallback
+  const parsed = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) throw new ConfigError(name, `must be an integer from ${min} to ${max}, got "${value}"`)
+  return parsed
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = env[name]
+  if (value === undefined) return fallback
+  if (['1', 'true', 'yes'].includes(value.toLowerCase())) return true
+  if (['0', 'false', 'no'].includes(value.toLowerCase())) return false
+  throw new ConfigError(name, `must be true or false, got "${value}"`)
+}
+
+function duration(env: Env, name: string, fallback: string, minMs: number, maxMs = Number.MAX_SAFE_INTEGER): number {
+  const value = text(env, name, fallback)
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new ConfigError(name, `"${value}" is not a duration (use e.g. 90s, 15m, 24h, 7d)`)
+  if (ms < minMs || ms > maxMs) throw new ConfigError(name, `"${value}" is out of range`)
+  return ms
+}

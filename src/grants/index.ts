@@ -1,0 +1,8 @@
+import type { GrantType } from '../oauth.js'
+import type { Grant } from './types.js'
+import { clientCredentialsGrant } from './client-credentials.js'
+
+/** Every grant keyturn serves. A new grant is one file plus one line here. */
+export const GRANTS: ReadonlyMap<string, Grant> = new Map<GrantType, Grant>([
+  [clientCredentialsGrant.type, clientCredentialsGrant],
+])

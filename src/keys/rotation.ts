@@ -1,0 +1,88 @@
+import type { Logger } from 'pino'
+import { KeyturnError } from '../errors.js'
+import type { KeySetStore } from '../store/types.js'
+import type { Alg } from './algorithms.js'
+import type { KeySet, RotationPolicy } from './key-set.js'
+import { generateKey, type KeyEncryptionKey } from './key-material.js'
+import { planPrune, planRevoke, planRotation, type FreshKeys, type Plan, type RotationOptions, type Transition } from './rotation-plan.js'
+
+export interface RotationResult {
+  /** The set as stored after the call (changed or not). */
+  readonly set: KeySet
+  readonly transitions: readonly Transition[]
+}
+
+export interface Rotation {
+  /** Runs the scheduled plan (or a requested promotion); a no-op when nothing is due. */
+  rotate(options?: RotationOptions): Promise<RotationResult>
+  /** Emergency revocation of one key. */
+  revoke(kid: string): Promise<RotationResult>
+  prune(options?: { revoked?: boolean }): Promise<RotationResult>
+}
+
+export interface RotationDeps {
+  readonly store: KeySetStore
+  readonly policy: RotationPolicy
+  readonly kek: KeyEncryptionKey
+  readonly now: () => number
+  readonly log: Logger
+}
+
+const MAX_ATTEMPTS = 5
+
+/**
+ * The only code that changes a key set: a pure plan, keys generated outside any critical section, then a
+ * compare-and-swap on the version. When another process wins the race we reload and plan again, which for a
+ * scheduled rotation finds nothing left to do: N processes racing produce exactly one rotation.
+ */
+export function createRotation({ store, policy, kek, now, log }: RotationDeps): Rotation {
+  async function generate(needs: Partial<Record<Alg, number>>): Promise<FreshKeys> {
+    const fresh: FreshKeys = {}
+    for (const [alg, count] of Object.entries(needs) as [Alg, number][]) {
+      fresh[alg] = await Promise.all(Array.from({ length: count }, () => generateKey(alg, kek)))
+    }
+    return fresh
+  }
+
+  async function apply(plan: (set: KeySet, at: number, fresh: FreshKeys) => Plan, retry: boolean): Promise<RotationResult> {
+    for (let attempt = 1; ; attempt++) {
+      const set = await store.load()
+      const at = now()
+      let result = plan(set, at, {})
+      if (result.kind === 'needs-keys') result = plan(set, at, await generate(result.needs))
+      if (result.kind === 'needs-keys') throw new Error('rotation plan asked for keys twice') // a bug, never input
+      if (result.kind === 'unchanged') return { set, transitions: [] }
+      if (await store.compareAndSwap(result.set)) {
+        for (const t of result.transitions) {
+          log.info({ event: 'key.transition', kid: t.kid, alg: t.alg, from: t.from, to: t.to, reason: t.reason, version: result.set.version }, 'signing key state changed')
+        }
+        return { set: result.set, transitions: result.transitions }
+      }
+      log.info({ event: 'key.conflict', version: set.version }, 'another process changed the key set first')
+      if (!retry || attempt >= MAX_ATTEMPTS) {
+        throw new KeyturnError('ERR_KEYSET_CONFLICT', 'another process changed the key set at the same moment; look at the key list and try again')
+      }
+    }
+  }
+
+  return {
+    // A requested promotion is not retried: replanning on the winner's set would promote a second time.
+    rotate: (options = {}) => apply((set, at, fresh) => planRotation(set, at, policy, fresh, options), !options.promote?.length),
+    revoke: (kid) => apply((set, at, fresh) => planRevoke(set, kid, at, fresh), true),
+    prune: (options = {}) => apply((set, at) => planPrune(set, at, policy, options), true),
+  }
+}
+
+/** The policy a process applies, from its configuration. */
+export function rotationPolicy(config: {
+  signingAlgs: readonly Alg[]; rotationIntervalMs: number; propagationMs: number; accessTokenTtlMs: number; clockSkewMs: number; keysReloadMs: number
+}): RotationPolicy {
+  return {
+    algs: config.signingAlgs,
+    rotationIntervalMs: config.rotationIntervalMs,
+    propagationMs: config.propagationMs,
+    maxTokenTtlMs: config.accessTokenTtlMs,
+    clockSkewMs: config.clockSkewMs,
+    reloadLagMs: config.keysReloadMs,
+  }
+}

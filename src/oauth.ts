@@ -1,0 +1,45 @@
+/**
+ * Wire constants: every grant-type URN, token-type URN, error code and auth method keyturn speaks.
+ * Nothing else in the code base spells these strings inline.
+ */
+
+export const GRANT = {
+  clientCredentials: 'client_credentials',
+} as const
+export type GrantType = (typeof GRANT)[keyof typeof GRANT]
+
+/** Client authentication methods (RFC 8414 §2 `token_endpoint_auth_methods_supported`). */
+export const AUTH_METHOD = {
+  secretBasic: 'client_secret_basic',
+  secretPost: 'client_secret_post',
+} as const
+export type AuthMethod = (typeof AUTH_METHOD)[keyof typeof AUTH_METHOD]
+
+/** RFC 6749 §5.2 error codes, plus RFC 8707 `invalid_target`. */
+export const ERROR = {
+  invalidRequest: 'invalid_request',
+  invalidClient: 'invalid_client',
+  invalidGrant: 'invalid_grant',
+  unauthorizedClient: 'unauthorized_client',
+  unsupportedGrantType: 'unsupported_grant_type',
+  invalidScope: 'invalid_scope',
+  invalidTarget: 'invalid_target',
+  serverError: 'server_error',
+  temporarilyUnavailable: 'temporarily_unavailable',
+} as const
+export type ErrorCode = (typeof ERROR)[keyof typeof ERROR]
+
+export const TOKEN_TYPE_BEARER = 'Bearer'
+/** RFC 9068 §2.1: the `typ` header of a JWT access token. */
+export const ACCESS_TOKEN_JWT_TYPE = 'at+jwt'
+export const JWKS_CONTENT_TYPE = 'application/jwk-set+json'
+export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded'
+
+export const PATHS = {
+  token: '/token',
+  jwks: '/.well-known/jwks.json',
+  openidConfiguration: '/.well-known/openid-configuration',
+  oauthMetadata: '/.well-known/oauth-authorization-server',
+  healthz: '/healthz',
+  readyz: '/readyz',
+} as const

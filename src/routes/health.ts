@@ -1,0 +1,17 @@
+import type { FastifyInstance } from 'fastify'
+import { PATHS } from '../oauth.js'
+import type { AppDeps } from '../app.js'
+
+/** /healthz: the process is alive. /readyz: the store answers and every configured algorithm has a signing key. */
+export function healthRoutes(app: FastifyInstance, { config, keys, store }: AppDeps): void {
+  app.get(PATHS.healthz, async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }))
+  app.get(PATHS.readyz, async (_request, reply) => {
+    const problems: string[] = []
+    await store.ping().catch(() => problems.push('store unreachable'))
+    for (const alg of config.signingAlgs) if (!keys.signingKey(alg)) problems.push(`no active ${alg} key`)
+    if (keys.lastError()) problems.push('last key set reload failed')
+    void reply.header('cache-control', 'no-store')
+    if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', problems })
+    return reply.send({ status: 'ready', keySetVersion: keys.current().version })
+  })
+}

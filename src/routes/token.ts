@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify'
+import { InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../errors.js'
+import { PATHS } from '../oauth.js'
+import { authenticateClient } from '../clients/authenticate.js'
+import { single, type FormBody } from '../form-body.js'
+import { GRANTS } from '../grants/index.js'
+import type { GrantContext } from '../grants/types.js'
+import type { AppDeps } from '../app.js'
+
+const CREDENTIAL_PARAMS = ['client_id', 'client_secret']
+
+const tokenResponseSchema = {
+  type: 'object',
+  required: ['access_token', 'token_type', 'expires_in'],
+  properties: {
+    access_token: { type: 'string' },
+    token_type: { type: 'string' },
+    expires_in: { type: 'integer' },
+    scope: { type: 'string' },
+    refresh_token: { type: 'string' },
+    issued_token_type: { type: 'string' },
+  },
+  additionalProperties: false,
+} as const
+
+/**
+ * POST /token (RFC 6749 §3.2). Shared steps happen here once — no-store headers, client authentication, the
+ * allowed-grant check, dropping parameters the grant does not declare — then the grant does its part.
+ */
+export function tokenRoute(app: FastifyInstance, deps: AppDeps): void {
+  app.post<{ Body: FormBody }>(PATHS.token, { schema: { response: { 200: tokenResponseSchema } } }, async (request, reply) => {
+    void reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    const body = request.body
+    if (typeof body !== 'object' || body === null) throw new InvalidRequest('send the parameters as application/x-www-form-urlencoded')
+    const client = await authenticateClient(deps.store.clients, deps.clientSecretKey, request.headers.authorization, body)
+    const grantType = single(body, 'grant_type')
+    if (grantType === undefined) throw new InvalidRequest('grant_type is required')
+    const grant = GRANTS.get(grantType)
+    if (!grant) throw new UnsupportedGrantType(`grant_type ${JSON.stringify(grantType.slice(0, 80))} is not supported`)
+    if (!client.client.grantTypes.includes(grant.type)) throw new UnauthorizedClient(`this client may not use ${grant.type}`)
+
+    const params: Record<string, string | readonly string[]> = {}
+    for (const name of grant.params) {
+      if (body[name] !== undefined && !CREDENTIAL_PARAMS.includes(name)) params[name] = body[name]
+    }
+    const context: GrantContext = {
+      config: deps.config,
+      log: request.log,
+      issueAccessToken: async (claims) => {
+        const issued = await deps.issueAccessToken(claims)
+        request.log.info({
+          event: 'token.issued', grant: grant.type, client_id: claims.clientId, sub: claims.sub, jti: issued.jti, kid: issued.kid,
+          alg: issued.alg, aud: claims.audience, scope: claims.scope.join(' '), exp: issued.exp,
+        }, 'access token issued')
+        return issued
+      },
+    }
+    return grant.handle({ params, client }, context)
+  })
+}
