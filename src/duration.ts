@@ -19,3 +19,16 @@ export function formatDuration(ms: number): string {
   }
   return `${ms}ms`
 }
+
+/** A human reading of a span for messages: `49540` → `49s`, `3723000` → `1h 2m 3s`. */
+export function describeDuration(ms: number): string {
+  let seconds = Math.floor(ms / 1000)
+  if (seconds < 1) return `${ms}ms`
+  const parts: string[] = []
+  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    const count = Math.floor(seconds / size)
+    seconds -= count * size
+    if (count > 0) parts.push(`${count}${unit}`)
+  }
+  return parts.join(' ')
+}

@@ -1,5 +1,5 @@
 import { KeyturnError } from '../errors.js'
-import { formatDuration } from '../duration.js'
+import { describeDuration } from '../duration.js'
 import type { Alg } from './algorithms.js'
 import { activeKey, deletesAt, keysOf, type KeyRecord, type KeySet, type KeyState, type RotationPolicy } from './key-set.js'
 
@@ -126,7 +126,7 @@ export function planRotation(set: KeySet, now: number, policy: RotationPolicy, f
     if (publishedFor >= policy.propagationMs) promote(draft, active, next, requested ? 'manual' : 'scheduled')
     else if (requested && options.force) promote(draft, active, next, 'forced')
     else if (requested) {
-      throw refused(alg, `next key ${next.kid} has been published for ${formatDuration(publishedFor)} of the ${formatDuration(policy.propagationMs)} propagation time; verifiers may not have it yet (use --force to promote anyway)`)
+      throw refused(alg, `next key ${next.kid} has been published for ${describeDuration(publishedFor)} of the ${describeDuration(policy.propagationMs)} propagation time; verifiers may not have it yet (use --force to promote anyway)`)
     }
   }
   return draft.finish()

@@ -1,0 +1,52 @@
+import { decodeProtectedHeader } from 'jose'
+import type { VerifierAlgorithm } from './algorithms.js'
+import { VerifierError } from './errors.js'
+
+/**
+ * Three unpadded base64url segments: the only token shape accepted (RFC 7515 §7.1, §2). The signature may be empty
+ * here so that an unsecured `alg: none` token is reported as the algorithm attack it is.
+ */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
+/** Header parameters that would let the token choose or carry its own key, or demand extensions we don't know. */
+const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'crit'] as const
+
+/** RFC 9068 §4: `at+jwt`, with or without the `application/` prefix, compared case-insensitively. */
+export function isAccessTokenType(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false
+  const t = typ.toLowerCase()
+  return t === 'at+jwt' || t === 'application/at+jwt'
+}
+
+/** The header members the verifier acts on. */
+export interface CheckedHeader {
+  readonly alg: VerifierAlgorithm
+  readonly kid: string
+}
+
+/**
+ * Everything that can be checked before touching the network: size, shape, algorithm allow-list, forbidden
+ * headers, `typ`, `kid`. Doing this first means garbage can never trigger a JWKS fetch.
+ */
+export function checkHeader(token: unknown, limits: { algorithms: ReadonlySet<VerifierAlgorithm>; maxTokenBytes: number }): CheckedHeader {
+  if (typeof token !== 'string') throw new VerifierError('ERR_TOKEN_MALFORMED', 'token is not a string')
+  if (token.length > limits.maxTokenBytes) throw new VerifierError('ERR_TOKEN_MALFORMED', 'token is too large')
+  if (!COMPACT_JWS.test(token)) throw new VerifierError('ERR_TOKEN_MALFORMED', 'token is not a compact JWS')
+  let header: Record<string, unknown>
+  try {
+    header = decodeProtectedHeader(token) as Record<string, unknown>
+  } catch (cause) {
+    throw new VerifierError('ERR_TOKEN_MALFORMED', 'token header is not a base64url JSON object', { cause })
+  }
+  const alg = header.alg
+  if (typeof alg !== 'string' || !(limits.algorithms as ReadonlySet<string>).has(alg)) {
+    throw new VerifierError('ERR_TOKEN_ALGORITHM', 'token alg is not allowed')
+  }
+  for (const name of FORBIDDEN_HEADERS) {
+    if (Object.hasOwn(header, name)) throw new VerifierError('ERR_TOKEN_HEADER', `token header must not contain ${name}`)
+  }
+  if (!isAccessTokenType(header.typ)) throw new VerifierError('ERR_TOKEN_TYPE', 'token typ is not at+jwt')
+  const kid = header.kid
+  if (typeof kid !== 'string' || kid === '' || kid.length > 256) throw new VerifierError('ERR_TOKEN_HEADER', 'token kid is missing or invalid')
+  return { alg: alg as VerifierAlgorithm, kid }
+}
