@@ -67,6 +67,15 @@ interface LockOwner {
   readonly token: string
 }
 
+/** The lock's owner, or undefined while it is being written (or gone). */
+async function readOwner(path: string): Promise<LockOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as LockOwner
+  } catch {
+    return undefined
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
@@ -90,13 +99,13 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, ti
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     }
-    const holder = await readFile(lockPath, 'utf8').then((text) => JSON.parse(text) as LockOwner, () => undefined)
+    const holder = await readOwner(lockPath)
     if (holder && holder.host === owner.host && !isAlive(holder.pid)) {
       // Move the dead holder's lock aside first: of two processes breaking it, only one rename succeeds.
       const aside = tempPath(lockPath)
       const moved = await rename(lockPath, aside).then(() => true, () => false)
       if (moved) {
-        const seen = await readFile(aside, 'utf8').then((text) => JSON.parse(text) as LockOwner, () => undefined)
+        const seen = await readOwner(aside)
         // In the narrow race where another process broke the dead lock and took a fresh one between our read and
         // our rename, we moved its live lock: put it back (link fails if yet another lock appeared meanwhile).
         if (seen?.token !== holder.token) await link(aside, lockPath).catch(() => {})
