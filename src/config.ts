@@ -12,7 +12,10 @@ export interface Config {
   /** Exact `iss` value; endpoint URLs are built from it. */
   readonly issuer: string
   readonly keysDir: string
-  readonly clientsFile: string
+  /** Where the SQLite state database lives. */
+  readonly dataDir: string
+  /** Optional read-only clients file layered over the store (it wins on conflict). */
+  readonly clientsFile: string | undefined
   readonly signingAlgs: readonly Alg[]
   /** Algorithm for clients that do not choose one. */
   readonly defaultAlg: Alg
@@ -47,7 +50,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const host = text(env, 'KEYTURN_HOST', '127.0.0.1')
   const issuer = parseIssuer(env.KEYTURN_ISSUER ?? `http://localhost:${port}`, production)
   const keysDir = resolve(cwd, text(env, 'KEYTURN_KEYS_DIR', './keys'))
-  const clientsFile = resolve(cwd, env.KEYTURN_CLIENTS_FILE ?? resolve(keysDir, 'clients.json'))
+  const dataDir = resolve(cwd, text(env, 'KEYTURN_DATA_DIR', './data'))
+  const clientsFile = env.KEYTURN_CLIENTS_FILE === undefined ? undefined : resolve(cwd, text(env, 'KEYTURN_CLIENTS_FILE', ''))
 
   const signingAlgs = list(env, 'KEYTURN_SIGNING_ALGS', 'RS256,ES256').map((alg) => {
     if (!isAlg(alg)) throw new ConfigError('KEYTURN_SIGNING_ALGS', `unknown algorithm "${alg}" (supported: ${SUPPORTED_ALGS.join(', ')})`)
@@ -90,7 +94,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const trustProxy = boolean(env, 'KEYTURN_TRUST_PROXY', false)
 
   return Object.freeze({
-    production, port, host, issuer, keysDir, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
+    production, port, host, issuer, keysDir, dataDir, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
     rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, clockSkewMs, rotationCheck, keysReloadMs,
     keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy,
   })

@@ -17,7 +17,7 @@ export interface Runtime {
 }
 
 export async function openRuntime(config: Config, log: Logger, now: () => number = Date.now): Promise<Runtime> {
-  const store = await createStore(config)
+  const store = await createStore(config, now)
   const secret = await resolveEncryptionSecret(config, log)
   const kek = keyEncryptionKey(secret)
   const policy = rotationPolicy(config)

@@ -44,11 +44,12 @@ export async function buildTestIssuer(t: Test, env: Record<string, string> = {})
   const dir = await mkdtemp(join(tmpdir(), 'keyturn-test-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const config = loadConfig({
-    KEYTURN_KEYS_DIR: dir, KEYTURN_ISSUER: 'https://issuer.test', KEYTURN_KEY_ENCRYPTION_SECRET: TEST_SECRET, KEYTURN_SIGNING_ALGS: 'ES256,RS256', ...env,
+    KEYTURN_KEYS_DIR: join(dir, 'keys'), KEYTURN_DATA_DIR: join(dir, 'data'), KEYTURN_ISSUER: 'https://issuer.test', KEYTURN_KEY_ENCRYPTION_SECRET: TEST_SECRET, KEYTURN_SIGNING_ALGS: 'ES256,RS256', ...env,
   })
   const clock = createClock()
   const log = pino({ level: 'silent' })
   const runtime = await openRuntime(config, log, clock.now)
+  t.teardown(() => runtime.store.close())
   const keys = createKeyRing({
     store: runtime.store.keys, kek: runtime.kek, policy: runtime.policy, jwksMaxAgeMs: config.jwksMaxAgeMs,
     reloadMs: config.keysReloadMs, now: clock.now, log,

@@ -14,7 +14,9 @@ async function tempDir(t: Test): Promise<string> {
 
 storeConformance(t, 'local', async (t) => {
   const dir = await tempDir(t)
-  return createStore({ keysDir: join(dir, 'keys'), clientsFile: join(dir, 'keys', 'clients.json') })
+  const store = await createStore({ keysDir: join(dir, 'keys'), dataDir: join(dir, 'data'), clientsFile: undefined })
+  t.teardown(() => store.close())
+  return store
 })
 
 t.test('local key files: a damaged newest version is reported, never skipped', async (t) => {
