@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import cookie from '@fastify/cookie'
 import type { Config } from './config.js'
 import { OAuthError, InvalidRequest } from './errors.js'
 import { ERROR, FORM_CONTENT_TYPE } from './oauth.js'
@@ -10,6 +11,9 @@ import { tokenRoute } from './routes/token.js'
 import { jwksRoute } from './routes/jwks.js'
 import { discoveryRoutes } from './routes/discovery.js'
 import { healthRoutes } from './routes/health.js'
+import { introspectRoute } from './routes/introspect.js'
+import { revokeRoutes } from './routes/revoke.js'
+import { createAccessTokenInspector } from './tokens/inspect.js'
 
 /** Everything the HTTP layer needs, built by server.ts (or test/helper.ts with an injected clock). */
 export interface AppDeps {
@@ -19,6 +23,7 @@ export interface AppDeps {
   readonly issueAccessToken: AccessTokenIssuer
   /** Key of the keyed hash that client secrets are stored as. */
   readonly clientSecretKey: Uint8Array
+  readonly now: () => number
 }
 
 const BODY_LIMIT = 64 * 1024
@@ -33,6 +38,7 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
     return503OnClosing: true,
   }) as unknown as FastifyInstance
 
+  void app.register(cookie)
   // Only form bodies: OAuth endpoints take application/x-www-form-urlencoded (RFC 6749 §3.2).
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
@@ -61,7 +67,10 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
     return reply.code(404).send({ error: ERROR.invalidRequest, error_description: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 100)}` })
   })
 
+  const inspect = createAccessTokenInspector({ issuer: deps.config.issuer, keys: deps.keys, now: deps.now, clockSkewMs: deps.config.clockSkewMs })
   tokenRoute(app, deps)
+  introspectRoute(app, deps, inspect)
+  revokeRoutes(app, deps, inspect)
   jwksRoute(app, deps)
   discoveryRoutes(app, deps)
   healthRoutes(app, deps)

@@ -3,6 +3,7 @@ import cron from 'node-cron'
 import { ConfigError } from './errors.js'
 import { parseDuration } from './duration.js'
 import { isAlg, type Alg, SUPPORTED_ALGS } from './keys/algorithms.js'
+import { MAX_PASSWORD_HASH_COST, MIN_PASSWORD_HASH_COST, PASSWORD_HASH_PARAMS } from './users/password.js'
 
 /** The validated, frozen configuration. `loadConfig` is the only reader of `process.env`. */
 export interface Config {
@@ -24,6 +25,10 @@ export interface Config {
   /** The `max-age` ceiling for the JWKS; the served value is also capped by propagation/2 and the next change. */
   readonly jwksMaxAgeMs: number
   readonly accessTokenTtlMs: number
+  /** Absolute lifetime of a refresh-token family (one sign-in). */
+  readonly refreshTokenTtlMs: number
+  /** A refresh token unused for this long expires, even inside its family's lifetime. */
+  readonly refreshTokenIdleMs: number
   readonly clockSkewMs: number
   /** node-cron expression for the rotation check. */
   readonly rotationCheck: string
@@ -32,6 +37,8 @@ export interface Config {
   /** Undefined means: use (or create) the development secret file in `keysDir`. */
   readonly keyEncryptionSecret: string | undefined
   readonly defaultAudience: string
+  /** log2 N of the scrypt password hash (KEYTURN_PASSWORD_HASH_COST); each step doubles time and memory. */
+  readonly passwordHashCost: number
   readonly logLevel: string
   readonly trustProxy: boolean
 }
@@ -68,6 +75,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const propagationMs = duration(env, 'KEYTURN_KEY_PROPAGATION', '1h', 1000)
   const jwksMaxAgeMs = duration(env, 'KEYTURN_JWKS_MAX_AGE', '10m', 0)
   const accessTokenTtlMs = duration(env, 'KEYTURN_ACCESS_TOKEN_TTL', '15m', 1000, 24 * 3_600_000)
+  const refreshTokenTtlMs = duration(env, 'KEYTURN_REFRESH_TOKEN_TTL', '14d', 60_000, 365 * 86_400_000)
+  const refreshTokenIdleMs = duration(env, 'KEYTURN_REFRESH_TOKEN_IDLE_TTL', '7d', 60_000, 365 * 86_400_000)
   const clockSkewMs = duration(env, 'KEYTURN_CLOCK_SKEW', '30s', 0, 10 * 60_000)
   const keysReloadMs = duration(env, 'KEYTURN_KEYS_RELOAD_INTERVAL', '2s', 100, 60_000)
   // DESIGN §3: a key must be published longer than any verifier may cache the set that lacks it.
@@ -92,11 +101,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const logLevel = text(env, 'KEYTURN_LOG_LEVEL', 'info')
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('KEYTURN_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
   const trustProxy = boolean(env, 'KEYTURN_TRUST_PROXY', false)
+  const passwordHashCost = integer(env, 'KEYTURN_PASSWORD_HASH_COST', PASSWORD_HASH_PARAMS.log2N, MIN_PASSWORD_HASH_COST, MAX_PASSWORD_HASH_COST)
 
   return Object.freeze({
     production, port, host, issuer, keysDir, dataDir, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
-    rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, clockSkewMs, rotationCheck, keysReloadMs,
-    keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy,
+    rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, refreshTokenTtlMs, refreshTokenIdleMs, clockSkewMs, rotationCheck, keysReloadMs,
+    keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy, passwordHashCost,
   })
 }
 

@@ -5,6 +5,8 @@
 
 export const GRANT = {
   clientCredentials: 'client_credentials',
+  password: 'password',
+  refreshToken: 'refresh_token',
 } as const
 export type GrantType = (typeof GRANT)[keyof typeof GRANT]
 
@@ -12,6 +14,8 @@ export type GrantType = (typeof GRANT)[keyof typeof GRANT]
 export const AUTH_METHOD = {
   secretBasic: 'client_secret_basic',
   secretPost: 'client_secret_post',
+  /** Public clients (RFC 6749 §2.1): `client_id` only, for the grants such a client is allowed. */
+  none: 'none',
 } as const
 export type AuthMethod = (typeof AUTH_METHOD)[keyof typeof AUTH_METHOD]
 
@@ -24,6 +28,8 @@ export const ERROR = {
   unsupportedGrantType: 'unsupported_grant_type',
   invalidScope: 'invalid_scope',
   invalidTarget: 'invalid_target',
+  /** RFC 7009 §2.2.1 */
+  unsupportedTokenType: 'unsupported_token_type',
   serverError: 'server_error',
   temporarilyUnavailable: 'temporarily_unavailable',
 } as const
@@ -35,8 +41,17 @@ export const ACCESS_TOKEN_JWT_TYPE = 'at+jwt'
 export const JWKS_CONTENT_TYPE = 'application/jwk-set+json'
 export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded'
 
+/** RFC 7009 / RFC 7662 `token_type_hint` values. */
+export const TOKEN_HINT = { accessToken: 'access_token', refreshToken: 'refresh_token' } as const
+
+/** The cookie that carries a browser client's refresh token (cookie mode), scoped to the token endpoint path. */
+export const REFRESH_COOKIE = 'keyturn_refresh'
+
 export const PATHS = {
   token: '/token',
+  signOut: '/token/sign-out',
+  introspect: '/introspect',
+  revoke: '/revoke',
   jwks: '/.well-known/jwks.json',
   openidConfiguration: '/.well-known/openid-configuration',
   oauthMetadata: '/.well-known/oauth-authorization-server',

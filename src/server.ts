@@ -9,12 +9,17 @@ import { createAccessTokenIssuer } from './tokens/access-token.js'
 import { startRotationJob } from './jobs/rotation-job.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
+/** jose's createRemoteJWKSet keeps a JWKS this long by default, whatever Cache-Control says. */
+const JOSE_DEFAULT_CACHE_MS = 600_000
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env)
   const log = pino(loggerOptions(config.logLevel))
   const now = Date.now
   const runtime = await openRuntime(config, log, now)
+  if (config.propagationMs < Math.max(config.jwksMaxAgeMs, JOSE_DEFAULT_CACHE_MS) + 60_000) {
+    log.warn({ propagation: config.propagationMs / 1000 }, 'KEYTURN_KEY_PROPAGATION is shorter than common verifiers cache a JWKS (jose: 10 min, plus a 30-60 s refetch cooldown); such verifiers may reject tokens for a while after each rotation')
+  }
   // Start-up creates the first keys, or catches up on a rotation that fell due while no process ran.
   await runtime.rotation.rotate()
   const keys = createKeyRing({
@@ -23,10 +28,12 @@ async function main(): Promise<void> {
   })
   await keys.refresh()
   keys.start()
-  const job = startRotationJob({ rotation: runtime.rotation, keys, schedule: config.rotationCheck, log: log.child({ job: 'rotation' }) })
+  const job = startRotationJob({
+    rotation: runtime.rotation, keys, schedule: config.rotationCheck, log: log.child({ job: 'rotation' }), purge: () => runtime.store.purgeExpired(now()),
+  })
   const app = buildApp({
     config, store: runtime.store, keys, clientSecretKey: runtime.clientSecretKey,
-    issueAccessToken: createAccessTokenIssuer({ issuer: config.issuer, keys, now }),
+    issueAccessToken: createAccessTokenIssuer({ issuer: config.issuer, keys, now }), now,
   }, { loggerInstance: log })
   await app.listen({ port: config.port, host: config.host })
   log.info({ issuer: config.issuer, algs: config.signingAlgs, keySetVersion: keys.current().version }, 'keyturn ready')

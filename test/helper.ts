@@ -11,6 +11,9 @@ import { createKeyRing, type KeyRing } from '../src/keys/key-ring.js'
 import { createAccessTokenIssuer } from '../src/tokens/access-token.js'
 import { generateClientSecret, hashClientSecret } from '../src/clients/secret.js'
 import { validateClient, type ClientRecord } from '../src/clients/client.js'
+import { hashPassword } from '../src/users/password.js'
+import { newUserId } from '../src/users/user.js'
+import type { UserRecord } from '../src/store/types.js'
 
 /** A clock tests move by hand: no sleeps, no timers. */
 export interface TestClock {
@@ -33,8 +36,10 @@ export interface TestIssuer {
   runtime: Runtime
   keys: KeyRing
   dir: string
-  /** Registers a client directly in the store; returns its plain secret. */
+  /** Registers a client directly in the store; returns its plain secret ('' for a public client). */
   addClient(client: Partial<ClientRecord> & { id: string }): Promise<string>
+  /** Registers a user directly in the store. */
+  addUser(username: string, password: string, claims?: Record<string, unknown>): Promise<UserRecord>
   /** rotate() through the real service, then reload the ring (what the rotation job does). */
   rotate(options?: Parameters<Runtime['rotation']['rotate']>[0]): Promise<void>
 }
@@ -44,7 +49,7 @@ export async function buildTestIssuer(t: Test, env: Record<string, string> = {})
   const dir = await mkdtemp(join(tmpdir(), 'keyturn-test-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const config = loadConfig({
-    KEYTURN_KEYS_DIR: join(dir, 'keys'), KEYTURN_DATA_DIR: join(dir, 'data'), KEYTURN_ISSUER: 'https://issuer.test', KEYTURN_KEY_ENCRYPTION_SECRET: TEST_SECRET, KEYTURN_SIGNING_ALGS: 'ES256,RS256', ...env,
+    KEYTURN_KEYS_DIR: join(dir, 'keys'), KEYTURN_DATA_DIR: join(dir, 'data'), KEYTURN_ISSUER: 'https://issuer.test', KEYTURN_KEY_ENCRYPTION_SECRET: TEST_SECRET, KEYTURN_SIGNING_ALGS: 'ES256,RS256', KEYTURN_PASSWORD_HASH_COST: '14', ...env,
   })
   const clock = createClock()
   const log = pino({ level: 'silent' })
@@ -61,17 +66,26 @@ export async function buildTestIssuer(t: Test, env: Record<string, string> = {})
   await rotate()
   const app = buildApp({
     config, store: runtime.store, keys, clientSecretKey: runtime.clientSecretKey,
-    issueAccessToken: createAccessTokenIssuer({ issuer: config.issuer, keys, now: clock.now }),
+    issueAccessToken: createAccessTokenIssuer({ issuer: config.issuer, keys, now: clock.now }), now: clock.now,
   }, { logger: false })
   t.teardown(() => app.close())
   return {
     app, config, clock, runtime, keys, dir, rotate,
     async addClient(client) {
-      const secret = generateClientSecret()
+      const isPublic = client.authMethods?.includes('none') ?? false
+      const secret = isPublic ? '' : generateClientSecret()
       await runtime.store.clients.create(validateClient({
-        createdAt: new Date(clock.now()).toISOString(), secretHash: hashClientSecret(secret, runtime.clientSecretKey), ...client,
+        createdAt: new Date(clock.now()).toISOString(), ...(isPublic ? {} : { secretHash: hashClientSecret(secret, runtime.clientSecretKey) }), ...client,
       }))
       return secret
+    },
+    async addUser(username, password, claims = {}) {
+      const now = clock.now()
+      const user: UserRecord = {
+        id: newUserId(), username, passwordHash: await hashPassword(password, config.passwordHashCost), claims, disabled: false, tokenVersion: 0, createdAt: now, updatedAt: now,
+      }
+      await runtime.store.users.create(user)
+      return user
     },
   }
 }
@@ -83,4 +97,9 @@ export const form = (params: Record<string, string | string[]>): string => {
   const body = new URLSearchParams()
   for (const [name, value] of Object.entries(params)) for (const item of [value].flat()) body.append(name, item)
   return body.toString()
+}
+
+/** POSTs a form to `url` through inject. */
+export function post(issuer: TestIssuer, url: string, params: Record<string, string | string[]>, headers: Record<string, string> = {}) {
+  return issuer.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: form(params) })
 }

@@ -13,7 +13,8 @@ export interface AuthenticatedClient {
 interface Presented {
   readonly method: AuthMethod
   readonly id: string
-  readonly secret: string
+  /** Absent for a public client (`none`). */
+  readonly secret?: string
 }
 
 function formDecode(value: string): string {
@@ -49,6 +50,7 @@ function presented(authorization: string | undefined, params: FormBody): Present
     if (clientId === undefined) throw new InvalidRequest('client_secret requires client_id')
     return { method: AUTH_METHOD.secretPost, id: clientId, secret: postSecret }
   }
+  if (clientId !== undefined) return { method: AUTH_METHOD.none, id: clientId }
   throw new InvalidClient('client authentication required')
 }
 
@@ -64,7 +66,9 @@ export async function authenticateClient(
 ): Promise<AuthenticatedClient> {
   const credentials = presented(authorization, params)
   const client = await clients.get(credentials.id)
-  const secretOk = verifyClientSecret(credentials.secret, client?.secretHash, secretKey)
+  const secretOk = credentials.secret === undefined
+    ? client?.secretHash === undefined
+    : verifyClientSecret(credentials.secret, client?.secretHash, secretKey)
   if (!client || !secretOk || client.disabled || !client.authMethods.includes(credentials.method)) {
     throw new InvalidClient()
   }

@@ -18,6 +18,12 @@ export interface ClientRecord {
   /** Access-token lifetime in seconds, at most the issuer's KEYTURN_ACCESS_TOKEN_TTL. */
   readonly accessTokenTtl?: number
   readonly disabled?: boolean
+  /** Cookie mode: the refresh token travels in an HttpOnly cookie instead of the response body. */
+  readonly refreshCookie?: boolean
+  /** Browser origins allowed to use cookie mode (checked against `Origin` on cookie-authenticated requests). */
+  readonly origins?: readonly string[]
+  /** Audiences this client serves as a resource server: it may introspect tokens issued for them. */
+  readonly resources?: readonly string[]
   readonly createdAt: string
 }
 
@@ -55,6 +61,13 @@ export function validateClient(input: unknown): ClientRecord {
   if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1)) invalid(`${id}.accessTokenTtl: must be a positive number of seconds`)
   if (client.secretHash !== undefined && typeof client.secretHash !== 'string') invalid(`${id}.secretHash: must be a string`)
   if (authMethods.length === 0) invalid(`${id}.authMethods: name at least one method`)
+  const isPublic = authMethods.includes(AUTH_METHOD.none)
+  if (isPublic && authMethods.length > 1) invalid(`${id}.authMethods: a public client (none) has no other method`)
+  if (isPublic && client.secretHash !== undefined) invalid(`${id}: a public client has no secret`)
+  if (isPublic && grantTypes.includes(GRANT.clientCredentials)) invalid(`${id}.grantTypes: a public client cannot use client_credentials`)
+  const origins = strings('origins', isOrigin, [])
+  const resources = strings('resources', isAudience, [])
+  if (client.refreshCookie === true && origins.length === 0) invalid(`${id}.origins: cookie mode needs the browser origins it serves`)
   if (typeof client.createdAt !== 'string') invalid(`${id}.createdAt: missing`)
   return {
     id, authMethods, grantTypes, scopes, audiences, createdAt: client.createdAt,
@@ -62,10 +75,20 @@ export function validateClient(input: unknown): ClientRecord {
     ...(client.alg === undefined ? {} : { alg: client.alg as Alg }),
     ...(ttl === undefined ? {} : { accessTokenTtl: ttl as number }),
     ...(client.disabled === true ? { disabled: true } : {}),
+    ...(client.refreshCookie === true ? { refreshCookie: true } : {}),
+    ...(origins.length > 0 ? { origins } : {}),
+    ...(resources.length > 0 ? { resources } : {}),
   }
 }
 
 /** An audience is an absolute URI or a plain identifier without spaces (both are common in `aud`). */
 export function isAudience(value: string): boolean {
   return value.length > 0 && value.length <= 512 && !/[\s\x00-\x1f]/.test(value)
+}
+
+/** A web origin: scheme, host and optional port, nothing else (e.g. `https://app.example.com`). */
+export function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false
+  const url = new URL(value)
+  return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
 }

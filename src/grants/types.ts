@@ -4,6 +4,7 @@ import type { AuthenticatedClient } from '../clients/authenticate.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
 import type { FormBody } from '../form-body.js'
 import type { Config } from '../config.js'
+import type { Store } from '../store/types.js'
 
 /** What a grant receives: only the parameters it declared, and the already-authenticated client. */
 export interface TokenRequest {
@@ -24,6 +25,8 @@ export interface TokenResponse {
 
 export interface GrantContext {
   readonly config: Config
+  readonly store: Store
+  readonly now: () => number
   readonly issueAccessToken: AccessTokenIssuer
   readonly log: FastifyBaseLogger
 }

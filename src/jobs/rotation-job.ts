@@ -11,9 +11,9 @@ export interface RotationJob {
 
 /**
  * The scheduled shell around `rotate()`: each tick applies the rotation plan and, if the set changed, makes this
- * process sign with the new set at once. Ticks never overlap; a failed tick is logged and the next one retries.
+ * process sign with the new set at once; then it purges expired refresh tokens and revoked jtis. Ticks never overlap; a failed tick is logged and the next one retries.
  */
-export function startRotationJob(deps: { rotation: Rotation; keys: KeyRing; schedule: string; log: Logger }): RotationJob {
+export function startRotationJob(deps: { rotation: Rotation; keys: KeyRing; schedule: string; log: Logger; purge?: () => Promise<number> }): RotationJob {
   let running: Promise<void> | undefined
   const tick = (): Promise<void> => {
     running ??= (async () => {
@@ -22,6 +22,12 @@ export function startRotationJob(deps: { rotation: Rotation; keys: KeyRing; sche
         if (transitions.length > 0) await deps.keys.refresh()
       } catch (error) {
         deps.log.error({ err: error }, 'rotation tick failed')
+      }
+      try {
+        const removed = (await deps.purge?.()) ?? 0
+        if (removed > 0) deps.log.info({ event: 'store.purged', removed }, 'expired refresh tokens and revocations removed')
+      } catch (error) {
+        deps.log.error({ err: error }, 'purge of expired records failed')
       } finally {
         running = undefined
       }

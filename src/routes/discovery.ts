@@ -16,6 +16,10 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
     jwks_uri: url(PATHS.jwks),
     grant_types_supported: [...GRANTS.keys()],
     token_endpoint_auth_methods_supported: Object.values(AUTH_METHOD),
+    introspection_endpoint: url(PATHS.introspect),
+    introspection_endpoint_auth_methods_supported: [AUTH_METHOD.secretBasic, AUTH_METHOD.secretPost],
+    revocation_endpoint: url(PATHS.revoke),
+    revocation_endpoint_auth_methods_supported: Object.values(AUTH_METHOD),
     response_types_supported: [],
     scopes_supported: [],
     // keyturn extension: the algorithms access tokens are signed with (no registered metadata name exists).

@@ -6,6 +6,8 @@ import { single, type FormBody } from '../form-body.js'
 import { GRANTS } from '../grants/index.js'
 import type { GrantContext } from '../grants/types.js'
 import type { AppDeps } from '../app.js'
+import { GRANT } from '../oauth.js'
+import { refreshFromCookie, setRefreshCookie } from './cookie-mode.js'
 
 const CREDENTIAL_PARAMS = ['client_id', 'client_secret']
 
@@ -43,8 +45,14 @@ export function tokenRoute(app: FastifyInstance, deps: AppDeps): void {
     for (const name of grant.params) {
       if (body[name] !== undefined && !CREDENTIAL_PARAMS.includes(name)) params[name] = body[name]
     }
+    if (grant.type === GRANT.refreshToken && params.refresh_token === undefined) {
+      const fromCookie = refreshFromCookie(request, client.client)
+      if (fromCookie !== undefined) params.refresh_token = fromCookie
+    }
     const context: GrantContext = {
       config: deps.config,
+      store: deps.store,
+      now: deps.now,
       log: request.log,
       issueAccessToken: async (claims) => {
         const issued = await deps.issueAccessToken(claims)
@@ -55,6 +63,13 @@ export function tokenRoute(app: FastifyInstance, deps: AppDeps): void {
         return issued
       },
     }
-    return grant.handle({ params, client }, context)
+    const response = await grant.handle({ params, client }, context)
+    if (client.client.refreshCookie && response.refresh_token !== undefined) {
+      // Cookie mode: the refresh token never appears in a body a page script could read.
+      const { refresh_token: refreshToken, ...rest } = response
+      setRefreshCookie(reply, refreshToken, Math.floor(deps.config.refreshTokenTtlMs / 1000))
+      return rest
+    }
+    return response
   })
 }

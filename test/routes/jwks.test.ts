@@ -86,15 +86,18 @@ t.test('discovery documents describe what exists', async (t) => {
   t.equal(doc.issuer, 'https://issuer.test')
   t.equal(doc.token_endpoint, 'https://issuer.test/token')
   t.equal(doc.jwks_uri, 'https://issuer.test/.well-known/jwks.json')
-  t.same(doc.grant_types_supported, ['client_credentials'])
-  t.same(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post'])
+  t.same(doc.grant_types_supported, ['client_credentials', 'password', 'refresh_token'])
+  t.same(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none'])
+  t.equal(doc.introspection_endpoint, 'https://issuer.test/introspect')
+  t.same(doc.introspection_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post'])
+  t.equal(doc.revocation_endpoint, 'https://issuer.test/revoke')
   t.same(doc.response_types_supported, [], 'no authorization endpoint, so no response types')
   t.notOk('authorization_endpoint' in doc)
   t.same(doc.access_token_signing_alg_values_supported, ['ES256', 'RS256'])
   for (const [name, value] of Object.entries(doc)) {
     if (name.endsWith('_endpoint') || name.endsWith('_uri')) {
       const path = new URL(value as string).pathname
-      t.not((await issuer.app.inject({ method: name === 'token_endpoint' ? 'POST' : 'GET', url: path })).statusCode, 404, `${name} exists`)
+      t.not((await issuer.app.inject({ method: name.endsWith('_endpoint') ? 'POST' : 'GET', url: path })).statusCode, 404, `${name} exists`)
     }
   }
 })
