@@ -2,6 +2,8 @@ import t from 'tap'
 import { join } from 'node:path'
 import pino from 'pino'
 import { decodeProtectedHeader } from 'jose'
+import * as oauth from 'oauth4webapi'
+import * as client from 'openid-client'
 import { createVerifier, VerifierError } from '../../src/verifier/index.js'
 import { freePort, runNode, ROTATE_KEYS, serverEnv, sleep, startServer, tempDir } from '../e2e/helpers.js'
 import { loadConfig } from '../../src/config.js'
@@ -38,6 +40,19 @@ t.test('a verifier against a real keyturn: no false rejection across rotations, 
     if (response.status !== 200) throw new Error(`token request failed: ${response.status}`)
     return ((await response.json()) as { access_token: string }).access_token
   }
+
+  // Independent checkers accept keyturn's tokens: oauth4webapi's RFC 9068 validation, openid-client discovery.
+  const issuerUrl = new URL(server.url)
+  const as = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { algorithm: 'oidc', [oauth.allowInsecureRequests]: true }))
+  for (const id of ['rsa-svc', 'ec-svc']) {
+    const request = new Request('https://orders.example/orders', { headers: { authorization: `Bearer ${await mint(id)}` } })
+    const claims = await oauth.validateJwtAccessToken(as, request, AUDIENCE, { [oauth.allowInsecureRequests]: true, signingAlgorithms: ['RS256', 'ES256'] })
+    t.equal(claims.client_id, id, `oauth4webapi validates a ${id} token`)
+  }
+  const discovered = await client.discovery(issuerUrl, 'rsa-svc', secrets['rsa-svc'], client.ClientSecretBasic(secrets['rsa-svc']), { execute: [client.allowInsecureRequests] })
+  t.equal(discovered.serverMetadata().issuer, server.url, 'openid-client discovery')
+  const grant = await client.clientCredentialsGrant(discovered, {})
+  t.equal(grant.token_type, 'bearer', 'openid-client gets a token with client_secret_basic')
 
   // A huge cooldown: the verifier may not rescue itself by refetching on an unknown kid, so every success below is
   // the issuer's doing (a key published before it signs, a retired key kept while its tokens live).
