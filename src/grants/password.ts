@@ -1,7 +1,7 @@
 import { InvalidGrant, InvalidRequest } from '../errors.js'
 import { GRANT } from '../oauth.js'
 import { single } from '../form-body.js'
-import { verifyAgainstDummy, verifyPassword } from '../users/password.js'
+import { hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from '../users/password.js'
 import type { Grant } from './types.js'
 import { resolveAudience, resolveScope } from './policy.js'
 import { startFamily, userAccessToken } from './sessions.js'
@@ -26,6 +26,13 @@ export const passwordGrant: Grant = {
     if (!user || user.disabled || !valid) {
       context.log.info({ event: 'login.failed', client_id: client.id }, 'password grant refused')
       throw new InvalidGrant('invalid username or password')
+    }
+    if (needsRehash(user.passwordHash, context.config.passwordHashCost)) {
+      // The cost was raised since this hash was made: upgrade it now that we hold the password. Best effort.
+      const passwordHash = await hashPassword(password, context.config.passwordHashCost)
+      await context.store.users.update({ ...user, passwordHash, updatedAt: context.now() }).catch((error: unknown) => {
+        context.log.error({ err: error, sub: user.id }, 'password rehash failed')
+      })
     }
     const refreshToken = await startFamily(context, client, user, scope, audience)
     return { ...(await userAccessToken(context, client, user, scope, audience)), ...(refreshToken ? { refresh_token: refreshToken } : {}) }

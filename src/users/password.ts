@@ -2,9 +2,10 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
 import { KeyturnError } from '../errors.js'
 
 /**
- * scrypt parameters of new hashes. N = 2^16, r = 8 needs 128·N·r = 64 MiB and takes roughly 100-200 ms on a
- * server core: the cost OWASP and RFC 7914 §2 suggest for interactive logins. Only log2 N is configurable
- * (KEYTURN_PASSWORD_HASH_COST); r and p stay put, so one number says how slow and how big a hash is.
+ * scrypt parameters of new hashes. N = 2^16, r = 8, p = 1 needs 128·N·r = 64 MiB and some 100-250 ms of one
+ * core: slow enough to make guessing expensive, cheap enough for a login and a few at once on the libuv pool.
+ * (OWASP's floor is N = 2^17 at r = 8, p = 1; set KEYTURN_PASSWORD_HASH_COST=17 where 128 MiB a login is fine.)
+ * Only log2 N is configurable; r and p stay put, so one number says how slow and how big a hash is.
  */
 export const PASSWORD_HASH_PARAMS = Object.freeze({
   log2N: 16,
@@ -36,7 +37,7 @@ interface ParsedHash {
   readonly key: Buffer
 }
 
-/** What OpenSSL's scrypt allocates (128·r·(N + p + 2) bytes, RFC 7914 §6 plus its bookkeeping), as Node's `maxmem`. */
+/** Node's `maxmem` for these parameters: what OpenSSL's scrypt allocates, 128·r·(N + p + 2) bytes. */
 export function scryptMaxmem(log2N: number, r: number, p: number): number {
   return 128 * r * (2 ** log2N + p + 2)
 }

@@ -180,3 +180,15 @@ t.test('cookie mode keeps the refresh token out of page scripts, with a CSRF def
   t.equal(cleared.path, '/token')
   t.equal((await send('https://app.example', rotated.value)).json().error, 'invalid_grant', 'signed out: the family is revoked')
 })
+
+t.test('a login upgrades a hash made at a lower cost', async (t) => {
+  const issuer = await buildTestIssuer(t, { KEYTURN_PASSWORD_HASH_COST: '15' })
+  await issuer.addClient(SPA)
+  const { hashPassword } = await import('../../src/users/password.js')
+  const alice = await issuer.addUser('alice', 'correct horse battery')
+  await issuer.runtime.store.users.update({ ...alice, passwordHash: await hashPassword('correct horse battery', 14) })
+  t.equal((await signIn(issuer)).response.statusCode, 200)
+  const upgraded = await issuer.runtime.store.users.get(alice.id)
+  t.match(upgraded!.passwordHash, /^scrypt\$15\$/)
+  t.equal((await signIn(issuer)).response.statusCode, 200, 'and the new hash verifies')
+})

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { Store } from '../../src/store/types.js'
+import type { Store, UserRecord } from '../../src/store/types.js'
 import type { KeySet } from '../../src/keys/key-set.js'
 import { validateClient } from '../../src/clients/client.js'
 
@@ -72,5 +72,74 @@ export function storeConformance(t: Test, name: string, factory: StoreFactory): 
     await Promise.all(Array.from({ length: 10 }, (_, i) =>
       store.clients.create(validateClient({ id: `c${i}`, secretHash: 'h', createdAt: '2026-01-01T00:00:00Z' }))))
     t.equal((await store.clients.list()).length, 10, 'no lost update')
+  })
+
+  // Users (DESIGN §5): opaque ids, case-insensitive usernames, a token version that only goes up.
+  const user = (id: string, username: string, extra: Partial<UserRecord> = {}): UserRecord => ({
+    id, username, passwordHash: `scrypt$14$8$1$salt-of-${id}$hash-of-${id}`, claims: { roles: ['a', 'b'], team: 'x' },
+    disabled: false, tokenVersion: 0, createdAt: 1000, updatedAt: 1000, ...extra,
+  })
+
+  t.test(`${name}: users create, get, getByUsername (case-insensitive), list`, async (t) => {
+    const store = await factory(t)
+    const alice = user('usr_alice', 'Alice')
+    t.equal(await store.users.get(alice.id), undefined)
+    t.equal(await store.users.getByUsername('alice'), undefined)
+    t.same(await store.users.list(), [])
+    await store.users.create(alice)
+    t.same(await store.users.get(alice.id), alice, 'round-trips exactly, claims included')
+    for (const name of ['Alice', 'alice', 'ALICE', 'aLiCe']) t.same(await store.users.getByUsername(name), alice, name)
+    t.same(await store.users.getByUsername('\uFF21lice'), alice, 'NFKC: a full-width A is an A')
+    t.equal(await store.users.getByUsername('alice2'), undefined)
+    t.equal(await store.users.get('Alice'), undefined, 'get takes the id, not the username')
+    await store.users.create(user('usr_bob', 'bob', { disabled: true }))
+    t.same((await store.users.list()).map((u) => u.id).sort(), ['usr_alice', 'usr_bob'])
+    t.equal((await store.users.get('usr_bob'))?.disabled, true)
+  })
+
+  t.test(`${name}: users duplicates are ERR_USER_EXISTS, renames included`, async (t) => {
+    const store = await factory(t)
+    await store.users.create(user('usr_alice', 'alice'))
+    await t.rejects(store.users.create(user('usr_other', 'ALICE')), { code: 'ERR_USER_EXISTS' }, 'same name in another case')
+    await t.rejects(store.users.create(user('usr_alice', 'carol')), { code: 'ERR_USER_EXISTS' }, 'same id')
+    const bob = user('usr_bob', 'bob')
+    await store.users.create(bob)
+    await t.rejects(store.users.update({ ...bob, username: 'Alice' }), { code: 'ERR_USER_EXISTS' }, 'renaming onto a taken name')
+    t.equal((await store.users.get('usr_bob'))?.username, 'bob', 'the failed rename changed nothing')
+    await store.users.update({ ...bob, username: 'Bob' })
+    t.equal((await store.users.getByUsername('bob'))?.username, 'Bob', 'renaming to another case of its own name is fine')
+    t.same((await store.users.list()).length, 2)
+  })
+
+  t.test(`${name}: users update replaces the record but never lowers tokenVersion`, async (t) => {
+    const store = await factory(t)
+    const alice = user('usr_alice', 'alice')
+    await store.users.create(alice)
+    t.equal(await store.users.bumpTokenVersion(alice.id, 2000), 1)
+    t.equal(await store.users.bumpTokenVersion(alice.id, 3000), 2)
+    await store.users.update({ ...alice, claims: { team: 'y' }, disabled: true, passwordHash: 'scrypt$new', updatedAt: 4000 })
+    const stored = await store.users.get(alice.id)
+    t.equal(stored?.tokenVersion, 2, 'a stale record (version 0) did not roll the version back')
+    t.same(stored?.claims, { team: 'y' })
+    t.equal(stored?.disabled, true)
+    t.equal(stored?.passwordHash, 'scrypt$new')
+    t.equal(stored?.createdAt, 1000, 'createdAt stays')
+    t.equal(stored?.updatedAt, 4000)
+  })
+
+  t.test(`${name}: users bumpTokenVersion is atomic under concurrency`, async (t) => {
+    const store = await factory(t)
+    await store.users.create(user('usr_alice', 'alice', { tokenVersion: 5 }))
+    const versions = await Promise.all(Array.from({ length: 10 }, (_, i) => store.users.bumpTokenVersion('usr_alice', 2000 + i)))
+    t.same([...versions].sort((a, b) => a - b), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15], 'each caller got its own new version')
+    t.equal((await store.users.get('usr_alice'))?.tokenVersion, 15, 'no lost increment')
+  })
+
+  t.test(`${name}: users unknown ids are ERR_USER_NOT_FOUND`, async (t) => {
+    const store = await factory(t)
+    await t.rejects(store.users.update(user('usr_ghost', 'ghost')), { code: 'ERR_USER_NOT_FOUND' })
+    await t.rejects(store.users.bumpTokenVersion('usr_ghost', 1), { code: 'ERR_USER_NOT_FOUND' })
+    t.equal(await store.users.get('usr_ghost'), undefined)
+    t.same(await store.users.list(), [], 'the failed update created nothing')
   })
 }
