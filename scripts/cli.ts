@@ -14,8 +14,9 @@ export class UsageError extends KeyturnError {
 /** Opens config, logs (to stderr, so stdout stays machine-readable) and the store for an admin command. */
 export async function openCli(): Promise<{ config: Config; log: Logger; runtime: Runtime }> {
   const config = loadConfig(process.env)
-  // Logs go to stderr at error level; the one warning a CLI user needs is printed plainly instead.
-  const log = pino(loggerOptions(config.logLevel === 'info' ? 'error' : config.logLevel), pino.destination(2))
+  // JSON logs go to stderr at the configured level, so key transitions made here leave the same audit lines as the
+  // server's; the human-readable result goes to stdout.
+  const log = pino(loggerOptions(config.logLevel), pino.destination(2))
   if (config.keyEncryptionSecret === undefined) {
     process.stderr.write(`warning: KEYTURN_KEY_ENCRYPTION_SECRET is not set; using the development secret in ${config.keysDir}\n`)
   }

@@ -1,6 +1,6 @@
 import pino from 'pino'
 import { loadConfig } from './config.js'
-import { ConfigError } from './errors.js'
+import { ConfigError, KeyturnError } from './errors.js'
 import { loggerOptions } from './logger.js'
 import { buildApp } from './app.js'
 import { openRuntime } from './runtime.js'
@@ -63,6 +63,9 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) {
     process.stderr.write(`keyturn: configuration error: ${error.message}\n`)
+  } else if (error instanceof KeyturnError) {
+    // An operator's problem (a wrong secret, a damaged key file): one line with its code, no stack.
+    process.stderr.write(`keyturn: ${error.code}: ${error.message}\n`)
   } else {
     process.stderr.write(`keyturn: failed to start: ${(error as Error).stack ?? String(error)}\n`)
   }

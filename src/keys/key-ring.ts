@@ -67,7 +67,8 @@ export function createKeyRing({ store, kek, policy, jwksMaxAgeMs, reloadMs, now,
     }
     const revokedKids = new Set(set.keys.filter((key) => key.state === 'revoked').map((key) => key.kid))
     snapshot = { set, signing, jwks: buildJwks(set), revokedKids }
-    log.debug({ version: set.version }, 'key set loaded')
+    const active = Object.fromEntries([...signing].map(([alg, key]) => [alg, key.kid]))
+    log.info({ event: 'key.set_loaded', version: set.version, active, revoked: revokedKids.size }, 'key set loaded')
     return set
   }
 

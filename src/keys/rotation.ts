@@ -3,7 +3,8 @@ import { KeyturnError } from '../errors.js'
 import type { KeySetStore } from '../store/types.js'
 import type { Alg } from './algorithms.js'
 import type { KeySet, RotationPolicy } from './key-set.js'
-import { generateKey, type KeyEncryptionKey } from './key-material.js'
+import { generateKey, openPrivateKey, type KeyEncryptionKey } from './key-material.js'
+import { activeKey } from './key-set.js'
 import { planPrune, planRevoke, planRotation, type FreshKeys, type Plan, type RotationOptions, type Transition } from './rotation-plan.js'
 
 export interface RotationResult {
@@ -36,6 +37,18 @@ const MAX_ATTEMPTS = 5
  * scheduled rotation finds nothing left to do: N processes racing produce exactly one rotation.
  */
 export function createRotation({ store, policy, kek, now, log }: RotationDeps): Rotation {
+  const opened = new Set<string>()
+  /**
+   * Refuses to write with a secret that cannot open the set's sealed keys: otherwise a process started with the
+   * wrong secret would seal new keys under it, and once promoted no correctly configured process could sign.
+   */
+  async function assertSecretOpens(set: KeySet): Promise<void> {
+    const sealed = set.keys.find((key) => key.privateJwe !== undefined)
+    if (!sealed || opened.has(sealed.kid)) return
+    await openPrivateKey(sealed, kek)
+    opened.add(sealed.kid)
+  }
+
   async function generate(needs: Partial<Record<Alg, number>>): Promise<FreshKeys> {
     const fresh: FreshKeys = {}
     for (const [alg, count] of Object.entries(needs) as [Alg, number][]) {
@@ -44,9 +57,15 @@ export function createRotation({ store, policy, kek, now, log }: RotationDeps): 
     return fresh
   }
 
-  async function apply(plan: (set: KeySet, at: number, fresh: FreshKeys) => Plan, retry: boolean): Promise<RotationResult> {
+  async function apply(plan: (set: KeySet, at: number, fresh: FreshKeys) => Plan, retry: (first: KeySet, latest: KeySet) => boolean): Promise<RotationResult> {
+    let first: KeySet | undefined
     for (let attempt = 1; ; attempt++) {
       const set = await store.load()
+      await assertSecretOpens(set)
+      first ??= set
+      if (attempt > 1 && !retry(first, set)) {
+        throw new KeyturnError('ERR_KEYSET_CONFLICT', 'another process changed the same keys at the same moment; look at the key list and try again')
+      }
       const at = now()
       let result = plan(set, at, {})
       if (result.kind === 'needs-keys') result = plan(set, at, await generate(result.needs))
@@ -59,17 +78,22 @@ export function createRotation({ store, policy, kek, now, log }: RotationDeps): 
         return { set: result.set, transitions: result.transitions }
       }
       log.info({ event: 'key.conflict', version: set.version }, 'another process changed the key set first')
-      if (!retry || attempt >= MAX_ATTEMPTS) {
+      if (attempt >= MAX_ATTEMPTS) {
         throw new KeyturnError('ERR_KEYSET_CONFLICT', 'another process changed the key set at the same moment; look at the key list and try again')
       }
     }
   }
 
+  const always = (): boolean => true
   return {
-    // A requested promotion is not retried: replanning on the winner's set would promote a second time.
-    rotate: (options = {}) => apply((set, at, fresh) => planRotation(set, at, policy, fresh, options), !options.promote?.length),
-    revoke: (kid) => apply((set, at, fresh) => planRevoke(set, kid, at, fresh), true),
-    prune: (options = {}) => apply((set, at) => planPrune(set, at, policy, options), true),
+    rotate: (options = {}) => apply(
+      (set, at, fresh) => planRotation(set, at, policy, fresh, options),
+      // A requested promotion is replanned only while the keys it meant to retire still sign: if the winner
+      // promoted them already, doing it again would rotate twice.
+      (first, latest) => (options.promote ?? []).every((alg) => activeKey(first, alg)?.kid === activeKey(latest, alg)?.kid),
+    ),
+    revoke: (kid) => apply((set, at, fresh) => planRevoke(set, kid, at, fresh), always),
+    prune: (options = {}) => apply((set, at) => planPrune(set, at, policy, options), always),
   }
 }
 
