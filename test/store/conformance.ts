@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { Store, UserRecord } from '../../src/store/types.js'
+import type { RefreshFamily, Store, UserRecord } from '../../src/store/types.js'
 import type { KeySet } from '../../src/keys/key-set.js'
 import { validateClient } from '../../src/clients/client.js'
 
@@ -141,5 +141,83 @@ export function storeConformance(t: Test, name: string, factory: StoreFactory): 
     await t.rejects(store.users.bumpTokenVersion('usr_ghost', 1), { code: 'ERR_USER_NOT_FOUND' })
     t.equal(await store.users.get('usr_ghost'), undefined)
     t.same(await store.users.list(), [], 'the failed update created nothing')
+  })
+
+  const family = (id: string, overrides: Partial<RefreshFamily> = {}): RefreshFamily => ({
+    id, clientId: 'spa', userId: 'usr_1', userTokenVersion: 0, scope: ['a', 'b'], audience: ['https://api'], createdAt: 1000, expiresAt: 100_000, ...overrides,
+  })
+
+  t.test(`${name}: refresh families: create, find, rotate, reuse revokes`, async (t) => {
+    const store = await factory(t)
+    await store.refreshTokens.createFamily(family('fam_1'), { hash: 'h1', expiresAt: 50_000 })
+    const found = await store.refreshTokens.find('h1')
+    t.same(found?.family, family('fam_1'), 'the family round-trips')
+    t.match(found?.token, { hash: 'h1', familyId: 'fam_1', createdAt: 1000, expiresAt: 50_000 })
+    t.equal(found?.token.usedAt, undefined)
+    t.equal(await store.refreshTokens.find('nope'), undefined)
+
+    const rotated = await store.refreshTokens.rotate('h1', { hash: 'h2', expiresAt: 60_000 }, 2000)
+    t.equal(rotated.kind, 'rotated')
+    t.equal((await store.refreshTokens.find('h1'))?.token.usedAt, 2000, 'the old token is marked used')
+    t.match((await store.refreshTokens.find('h2'))?.token, { familyId: 'fam_1', createdAt: 2000, expiresAt: 60_000 })
+
+    const reused = await store.refreshTokens.rotate('h1', { hash: 'h3', expiresAt: 60_000 }, 3000)
+    t.equal(reused.kind, 'reused')
+    t.match((await store.refreshTokens.find('h2'))?.family, { revokedAt: 3000, revokedReason: 'reuse' }, 'reuse revokes the family')
+    t.same(await store.refreshTokens.rotate('h2', { hash: 'h4', expiresAt: 60_000 }, 4000), { kind: 'invalid', reason: 'revoked' })
+    t.equal(await store.refreshTokens.find('h3'), undefined, 'nothing stored for a refused rotation')
+    t.same(await store.refreshTokens.rotate('unknown', { hash: 'h5', expiresAt: 1 }, 4000), { kind: 'invalid', reason: 'unknown' })
+  })
+
+  t.test(`${name}: refresh families: idle and absolute expiry with an injected clock`, async (t) => {
+    const store = await factory(t)
+    await store.refreshTokens.createFamily(family('fam_idle'), { hash: 'i1', expiresAt: 10_000 })
+    t.same(await store.refreshTokens.rotate('i1', { hash: 'i2', expiresAt: 20_000 }, 10_000), { kind: 'invalid', reason: 'expired' }, 'idle expiry is exclusive')
+    t.equal((await store.refreshTokens.find('i1'))?.token.usedAt, undefined, 'an expired token is not consumed')
+    await store.refreshTokens.createFamily(family('fam_abs', { expiresAt: 30_000 }), { hash: 'a1', expiresAt: 30_000 })
+    t.equal((await store.refreshTokens.rotate('a1', { hash: 'a2', expiresAt: 90_000 }, 20_000)).kind, 'rotated')
+    t.equal((await store.refreshTokens.find('a2'))?.token.expiresAt, 30_000, 'a token never outlives its family')
+    t.same(await store.refreshTokens.rotate('a2', { hash: 'a3', expiresAt: 90_000 }, 30_000), { kind: 'invalid', reason: 'expired' })
+  })
+
+  t.test(`${name}: concurrent rotations of one token: exactly one wins`, async (t) => {
+    const store = await factory(t)
+    for (let round = 0; round < 5; round++) {
+      await store.refreshTokens.createFamily(family(`fam_race_${round}`), { hash: `r${round}`, expiresAt: 90_000 })
+      const outcomes = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+        store.refreshTokens.rotate(`r${round}`, { hash: `r${round}-next-${i}`, expiresAt: 90_000 }, 2000)))
+      t.equal(outcomes.filter((o) => o.kind === 'rotated').length, 1, `round ${round}: one rotation`)
+      t.equal(outcomes.filter((o) => o.kind === 'rotated').length + outcomes.filter((o) => o.kind === 'reused' || o.kind === 'invalid').length, 6)
+    }
+  })
+
+  t.test(`${name}: revoking families, one or all of a user's`, async (t) => {
+    const store = await factory(t)
+    await store.refreshTokens.createFamily(family('f1'), { hash: 'x1', expiresAt: 90_000 })
+    await store.refreshTokens.createFamily(family('f2'), { hash: 'x2', expiresAt: 90_000 })
+    await store.refreshTokens.createFamily(family('f3', { userId: 'usr_2' }), { hash: 'x3', expiresAt: 90_000 })
+    t.equal(await store.refreshTokens.revokeFamily('f1', 'revoked', 5000), true)
+    t.equal(await store.refreshTokens.revokeFamily('f1', 'revoked', 6000), false, 'already revoked')
+    t.equal(await store.refreshTokens.revokeFamily('ghost', 'revoked', 6000), false)
+    t.equal(await store.refreshTokens.revokeUserFamilies('usr_1', 'signed-out', 7000), 1, 'only the live one')
+    t.match((await store.refreshTokens.find('x2'))?.family, { revokedAt: 7000, revokedReason: 'signed-out' })
+    t.equal((await store.refreshTokens.find('x3'))?.family.revokedAt, undefined, 'other users untouched')
+  })
+
+  t.test(`${name}: revoked jtis and purging expired records`, async (t) => {
+    const store = await factory(t)
+    await store.revocations.revoke('jti-1', 10_000)
+    await store.revocations.revoke('jti-1', 10_000)
+    await store.revocations.revoke('jti-2', 50_000)
+    t.equal(await store.revocations.isRevoked('jti-1'), true)
+    t.equal(await store.revocations.isRevoked('jti-3'), false)
+    await store.refreshTokens.createFamily(family('old', { expiresAt: 20_000 }), { hash: 'o1', expiresAt: 20_000 })
+    await store.refreshTokens.createFamily(family('live', { expiresAt: 200_000 }), { hash: 'l1', expiresAt: 200_000 })
+    t.equal(await store.purgeExpired(5000), 0, 'nothing expired yet')
+    t.ok((await store.purgeExpired(25_000)) >= 2, 'the expired jti and family go')
+    t.equal(await store.revocations.isRevoked('jti-1'), false)
+    t.equal(await store.revocations.isRevoked('jti-2'), true, 'a jti stays until its token expires')
+    t.equal(await store.refreshTokens.find('o1'), undefined)
+    t.ok(await store.refreshTokens.find('l1'), 'live families stay')
   })
 }
