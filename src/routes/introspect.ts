@@ -53,6 +53,9 @@ export function introspectRoute(app: FastifyInstance, deps: AppDeps, inspect: Ac
     const audience = [claims.aud ?? []].flat()
     if (!meantFor(caller, claims.client_id, audience)) return INACTIVE
     if (await deps.store.revocations.isRevoked(claims.jti)) return INACTIVE
+    // A token dies with its client: deleted or disabled since it was issued.
+    const owner = caller.id === claims.client_id ? caller : await deps.store.clients.get(claims.client_id)
+    if (!owner || owner.disabled) return INACTIVE
     if (claims.sub !== claims.client_id) {
       // A user's token dies with the user: disabled, or signed out everywhere after it was issued.
       const user = await deps.store.users.get(claims.sub)

@@ -29,6 +29,9 @@ t.test('introspection answers for the token owner and its resource servers only'
   t.type(body.jti, 'string')
   t.same((await introspect(issuer, 'orders-api', orders, token)).json().active, true, 'the audience resource server')
   t.same((await introspect(issuer, 'billing-api', billing, token)).json(), { active: false }, 'a resource server it was not meant for')
+  const svcRecord = (await issuer.runtime.store.clients.get('svc'))!
+  await issuer.runtime.store.clients.update({ ...svcRecord, disabled: true })
+  t.same((await introspect(issuer, 'orders-api', orders, token)).json(), { active: false }, 'the token of a disabled client')
 })
 
 t.test('inactive is all anyone learns about a bad token', async (t) => {
