@@ -13,8 +13,12 @@ export interface Config {
   /** Exact `iss` value; endpoint URLs are built from it. */
   readonly issuer: string
   readonly keysDir: string
-  /** Where the SQLite state database lives. */
+  /** Where the SQLite state database lives (the embedded default store). */
   readonly dataDir: string
+  /** PostgreSQL connection string; when set, keys and state live in PostgreSQL instead of keys/ and SQLite. */
+  readonly databaseUrl: string | undefined
+  /** Upper bound on PostgreSQL connections per process. */
+  readonly databasePoolSize: number
   /** Optional read-only clients file layered over the store (it wins on conflict). */
   readonly clientsFile: string | undefined
   readonly signingAlgs: readonly Alg[]
@@ -58,6 +62,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const issuer = parseIssuer(env.KEYTURN_ISSUER ?? `http://localhost:${port}`, production)
   const keysDir = resolve(cwd, text(env, 'KEYTURN_KEYS_DIR', './keys'))
   const dataDir = resolve(cwd, text(env, 'KEYTURN_DATA_DIR', './data'))
+  const databaseUrl = env.DATABASE_URL === undefined || env.DATABASE_URL === '' ? undefined : parseDatabaseUrl(env.DATABASE_URL)
+  const databasePoolSize = integer(env, 'KEYTURN_DATABASE_POOL_SIZE', 10, 1, 100)
   const clientsFile = env.KEYTURN_CLIENTS_FILE === undefined ? undefined : resolve(cwd, text(env, 'KEYTURN_CLIENTS_FILE', ''))
 
   const signingAlgs = list(env, 'KEYTURN_SIGNING_ALGS', 'RS256,ES256').map((alg) => {
@@ -104,10 +110,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const passwordHashCost = integer(env, 'KEYTURN_PASSWORD_HASH_COST', PASSWORD_HASH_PARAMS.log2N, MIN_PASSWORD_HASH_COST, MAX_PASSWORD_HASH_COST)
 
   return Object.freeze({
-    production, port, host, issuer, keysDir, dataDir, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
+    production, port, host, issuer, keysDir, dataDir, databaseUrl, databasePoolSize, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
     rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, refreshTokenTtlMs, refreshTokenIdleMs, clockSkewMs, rotationCheck, keysReloadMs,
     keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy, passwordHashCost,
   })
+}
+
+function parseDatabaseUrl(value: string): string {
+  // Never echo the value: it usually carries a password.
+  if (!URL.canParse(value) || !['postgres:', 'postgresql:'].includes(new URL(value).protocol)) {
+    throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL')
+  }
+  return value
 }
 
 function parseIssuer(value: string, production: boolean): string {

@@ -7,7 +7,7 @@ import { openDatabase } from './local/sqlite.js'
 import { createSqlClients } from './local/sql-clients.js'
 import { createSqlUsers } from './local/sql-users.js'
 import { createSqlRefreshTokens } from './local/sql-refresh.js'
-import { createSqlRevocations } from './local/sql-revocations.js'
+import { createSqlAssertionReplay, createSqlRevocations } from './local/sql-revocations.js'
 import { layerClients } from './layered-clients.js'
 
 export const DATABASE_FILE = 'keyturn.db'
@@ -23,7 +23,8 @@ export async function createStore(config: { keysDir: string; dataDir: string; cl
   const purge = db.transaction((at: number) =>
     db.prepare('DELETE FROM refresh_families WHERE expires_at <= ? OR (revoked_at IS NOT NULL AND revoked_at <= ?)').run(at, at - 86_400_000).changes
     + db.prepare('DELETE FROM refresh_tokens WHERE expires_at <= ?').run(at).changes
-    + db.prepare('DELETE FROM revoked_jtis WHERE expires_at <= ?').run(at).changes)
+    + db.prepare('DELETE FROM revoked_jtis WHERE expires_at <= ?').run(at).changes
+    + db.prepare('DELETE FROM used_assertions WHERE expires_at <= ?').run(at).changes)
   const ping = db.prepare('SELECT 1')
   return {
     kind: 'local',
@@ -32,6 +33,7 @@ export async function createStore(config: { keysDir: string; dataDir: string; cl
     users: createSqlUsers(db),
     refreshTokens: createSqlRefreshTokens(db),
     revocations: createSqlRevocations(db),
+    assertions: createSqlAssertionReplay(db),
     async purgeExpired(at) {
       return purge.immediate(at)
     },

@@ -110,6 +110,15 @@ export interface AccessTokenRevocations {
   isRevoked(jti: string): Promise<boolean>
 }
 
+/** `jti`s of client assertions (RFC 7523 `private_key_jwt`) already used, each kept until the assertion expires. */
+export interface AssertionReplayStore {
+  /**
+   * Records that `clientId` used assertion `jti`, atomically.
+   * @returns false if that client had used the jti before (a replay).
+   */
+  use(clientId: string, jti: string, expiresAt: number): Promise<boolean>
+}
+
 /** Everything keyturn keeps, behind one handle. */
 export interface Store {
   readonly kind: 'local'
@@ -118,7 +127,8 @@ export interface Store {
   readonly users: UserStore
   readonly refreshTokens: RefreshTokenStore
   readonly revocations: AccessTokenRevocations
-  /** Deletes expired refresh families and tokens and revoked jtis past their expiry. @returns rows removed. */
+  readonly assertions: AssertionReplayStore
+  /** Deletes expired refresh families and tokens, revoked jtis and assertion jtis past their expiry. @returns rows removed. */
   purgeExpired(now: number): Promise<number>
   /** Throws if the store cannot be reached (for `/readyz`). */
   ping(): Promise<void>

@@ -220,4 +220,15 @@ export function storeConformance(t: Test, name: string, factory: StoreFactory): 
     t.equal(await store.refreshTokens.find('o1'), undefined)
     t.ok(await store.refreshTokens.find('l1'), 'live families stay')
   })
+
+  t.test(`${name}: assertion jtis are used once per client, until they expire`, async (t) => {
+    const store = await factory(t)
+    t.equal(await store.assertions.use('svc', 'a-1', 10_000), true)
+    t.equal(await store.assertions.use('svc', 'a-1', 10_000), false, 'a replay')
+    t.equal(await store.assertions.use('other', 'a-1', 10_000), true, 'jtis are per client')
+    const racing = await Promise.all(Array.from({ length: 8 }, () => store.assertions.use('svc', 'a-2', 10_000)))
+    t.equal(racing.filter(Boolean).length, 1, 'concurrent uses: one wins')
+    await store.purgeExpired(10_000)
+    t.equal(await store.assertions.use('svc', 'a-1', 20_000), true, 'forgotten once expired (the assertion itself is expired by then)')
+  })
 }

@@ -53,6 +53,19 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       CREATE INDEX revoked_jtis_expiry ON revoked_jtis (expires_at);
     `,
   },
+  {
+    version: 2,
+    name: 'used client assertion jtis (private_key_jwt replay protection)',
+    sql: `
+      CREATE TABLE used_assertions (
+        client_id TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (client_id, jti)
+      );
+      CREATE INDEX used_assertions_expiry ON used_assertions (expires_at);
+    `,
+  },
 ]
 
 /**

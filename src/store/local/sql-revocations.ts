@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3'
-import type { AccessTokenRevocations } from '../types.js'
+import type { AccessTokenRevocations, AssertionReplayStore } from '../types.js'
 
 export function createSqlRevocations(db: Database): AccessTokenRevocations {
   const insert = db.prepare('INSERT INTO revoked_jtis (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING')
@@ -10,6 +10,15 @@ export function createSqlRevocations(db: Database): AccessTokenRevocations {
     },
     async isRevoked(jti) {
       return find.get(jti) !== undefined
+    },
+  }
+}
+
+export function createSqlAssertionReplay(db: Database): AssertionReplayStore {
+  const insert = db.prepare('INSERT INTO used_assertions (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (client_id, jti) DO NOTHING')
+  return {
+    async use(clientId, jti, expiresAt) {
+      return insert.run(clientId, jti, expiresAt).changes === 1
     },
   }
 }
