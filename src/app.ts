@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import type { Config } from './config.js'
-import { OAuthError, InvalidRequest } from './errors.js'
+import { OAuthError, InvalidRequest, KeyturnError, TemporarilyUnavailable } from './errors.js'
 import { ERROR, FORM_CONTENT_TYPE } from './oauth.js'
 import { parseForm } from './form-body.js'
 import type { KeyRing } from './keys/key-ring.js'
@@ -50,6 +50,10 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
   })
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    if (error instanceof KeyturnError && error.code === 'ERR_STORE_UNAVAILABLE') {
+      request.log.error({ err: error.cause ?? error }, 'store unavailable')
+      error = new TemporarilyUnavailable('the issuer cannot reach its database; retry shortly')
+    }
     if (error instanceof OAuthError) {
       return reply.code(error.statusCode).headers({ ...error.headers, 'cache-control': 'no-store' }).send(error.toJSON())
     }

@@ -100,6 +100,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (keyEncryptionSecret !== undefined && keyEncryptionSecret.length < 32) {
     throw new ConfigError('KEYTURN_KEY_ENCRYPTION_SECRET', 'must be at least 32 characters (e.g. `openssl rand -base64 32`)')
   }
+  if (databaseUrl !== undefined && keyEncryptionSecret === undefined) {
+    throw new ConfigError('KEYTURN_KEY_ENCRYPTION_SECRET', 'is required with DATABASE_URL: every replica must open the same keys, so none may use a development secret of its own')
+  }
   if (production && keyEncryptionSecret === undefined) {
     throw new ConfigError('KEYTURN_KEY_ENCRYPTION_SECRET', 'is required when NODE_ENV=production (the development secret file is refused)')
   }

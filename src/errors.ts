@@ -92,6 +92,7 @@ export type InternalErrorCode =
   | 'ERR_USER_NOT_FOUND'
   | 'ERR_USER_INVALID'
   | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_USAGE'
 
 export class KeyturnError extends Error {

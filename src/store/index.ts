@@ -9,14 +9,22 @@ import { createSqlUsers } from './local/sql-users.js'
 import { createSqlRefreshTokens } from './local/sql-refresh.js'
 import { createSqlAssertionReplay, createSqlRevocations } from './local/sql-revocations.js'
 import { layerClients } from './layered-clients.js'
+import { createPostgresStore } from './postgres/index.js'
 
 export const DATABASE_FILE = 'keyturn.db'
 
 /**
- * The embedded default store: key files in `keysDir`, everything else in SQLite under `dataDir`, plus an optional
+ * PostgreSQL when `databaseUrl` is set; otherwise the embedded default store: key files in `keysDir`, everything else in SQLite under `dataDir`, plus an optional
  * read-only clients file. Nothing to install or run.
  */
-export async function createStore(config: { keysDir: string; dataDir: string; clientsFile: string | undefined }, now: () => number = Date.now): Promise<Store> {
+export async function createStore(
+  config: { keysDir: string; dataDir: string; clientsFile: string | undefined; databaseUrl?: string | undefined; databasePoolSize?: number },
+  now: () => number = Date.now,
+): Promise<Store> {
+  if (config.databaseUrl) {
+    const store = await createPostgresStore({ databaseUrl: config.databaseUrl, databasePoolSize: config.databasePoolSize ?? 10 }, now)
+    return config.clientsFile ? { ...store, clients: layerClients(createClientsFile(config.clientsFile), store.clients) } : store
+  }
   await mkdir(config.keysDir, { recursive: true, mode: 0o700 })
   const db = openDatabase(join(config.dataDir, DATABASE_FILE), now())
   const clients = createSqlClients(db)

@@ -121,7 +121,7 @@ export interface AssertionReplayStore {
 
 /** Everything keyturn keeps, behind one handle. */
 export interface Store {
-  readonly kind: 'local'
+  readonly kind: 'local' | 'postgres'
   readonly keys: KeySetStore
   readonly clients: ClientStore
   readonly users: UserStore

@@ -1,20 +1,6 @@
 import type { Database } from 'better-sqlite3'
 import type { RefreshFamily, RefreshTokenRecord, RefreshTokenStore, RotateOutcome } from '../types.js'
-
-interface FamilyRow {
-  id: string; client_id: string; user_id: string; user_token_version: number; scope: string; audience: string
-  created_at: number; expires_at: number; revoked_at: number | null; revoked_reason: string | null
-}
-interface TokenRow { hash: string; family_id: string; created_at: number; expires_at: number; used_at: number | null }
-
-const toFamily = (row: FamilyRow): RefreshFamily => ({
-  id: row.id, clientId: row.client_id, userId: row.user_id, userTokenVersion: row.user_token_version,
-  scope: JSON.parse(row.scope) as string[], audience: JSON.parse(row.audience) as string[], createdAt: row.created_at, expiresAt: row.expires_at,
-  ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }), ...(row.revoked_reason === null ? {} : { revokedReason: row.revoked_reason }),
-})
-const toToken = (row: TokenRow): RefreshTokenRecord => ({
-  hash: row.hash, familyId: row.family_id, createdAt: row.created_at, expiresAt: row.expires_at, ...(row.used_at === null ? {} : { usedAt: row.used_at }),
-})
+import { toFamily, toToken, type FamilyRow, type TokenRow } from '../rows.js'
 
 /** Refresh families in SQLite; every rotation is one IMMEDIATE transaction, which serializes racing processes. */
 export function createSqlRefreshTokens(db: Database): RefreshTokenStore {

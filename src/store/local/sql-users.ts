@@ -2,15 +2,7 @@ import type { Database } from 'better-sqlite3'
 import { KeyturnError } from '../../errors.js'
 import { usernameKey } from '../../users/user.js'
 import type { UserRecord, UserStore } from '../types.js'
-
-interface Row {
-  id: string; username: string; password_hash: string; claims: string; disabled: number; token_version: number; created_at: number; updated_at: number
-}
-
-const toUser = (row: Row): UserRecord => ({
-  id: row.id, username: row.username, passwordHash: row.password_hash, claims: JSON.parse(row.claims) as Record<string, unknown>,
-  disabled: row.disabled === 1, tokenVersion: row.token_version, createdAt: row.created_at, updatedAt: row.updated_at,
-})
+import { toUser, type UserRow as Row } from '../rows.js'
 
 export function createSqlUsers(db: Database): UserStore {
   const byId = db.prepare<[string], Row>('SELECT * FROM users WHERE id = ?')
