@@ -5,7 +5,7 @@ import { decodeProtectedHeader } from 'jose'
 import pino from 'pino'
 import pg from 'pg'
 import { createVerifier, type VerifierError } from '../../src/verifier/index.js'
-import { freePort, jsonLines, serverEnv, sleep, startServer, tempDir, type ServerProcess } from './helpers.js'
+import { freePort, jsonLines, ROTATE_KEYS, runNode, serverEnv, sleep, startServer, tempDir, waitFor, type ServerProcess } from './helpers.js'
 import { freshDatabase, SKIP_REASON, TEST_DATABASE_URL } from '../store/pg-helper.js'
 import { loadConfig } from '../../src/config.js'
 import { openRuntime } from '../../src/runtime.js'
@@ -146,5 +146,21 @@ if (!TEST_DATABASE_URL) {
     const versions = rows.map((row) => Number(row.version))
     t.same(versions, versions.map((_, i) => versions[0]! + i), 'stored versions are contiguous')
     for (const i of alive) t.equal((await fetch(`${replicas[i]!.url}/readyz`)).status, 200, `replica ${i} is ready after the kill`)
+
+    // An emergency revoke through the admin script reaches every replica within the reload interval.
+    const victim = decodeProtectedHeader(((await (await post(replicas[0]!, '/token', { grant_type: 'client_credentials' })).json()) as { access_token: string }).access_token).kid!
+    const revoked = await runNode(ROTATE_KEYS, ['revoke', victim], env(0))
+    t.equal(revoked.code, 0, 'rotate-keys revoke against DATABASE_URL')
+    const revokedAt = Date.now()
+    for (const i of alive) {
+      await waitFor(`replica ${i} to drop ${victim}`, async () => {
+        const jwks = (await (await fetch(`${replicas[i]!.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }
+        return jwks.keys.some((key) => key.kid === victim) ? undefined : true
+      }, 5000, 20)
+    }
+    const elapsed = Date.now() - revokedAt
+    t.ok(elapsed < 2000, `every replica dropped the revoked key ${elapsed} ms after the script (reload interval 200 ms)`)
+    const fresh = decodeProtectedHeader(((await (await post(replicas[2]!, '/token', { grant_type: 'client_credentials' })).json()) as { access_token: string }).access_token).kid
+    t.not(fresh, victim, 'and signs with another key')
   })
 }
