@@ -21,9 +21,12 @@ export async function createStore(
   config: { keysDir: string; dataDir: string; clientsFile: string | undefined; databaseUrl?: string | undefined; databasePoolSize?: number },
   now: () => number = Date.now,
 ): Promise<Store> {
+  // A clients file is checked once at start-up, so a broken one stops the process instead of failing requests.
+  const file = config.clientsFile ? createClientsFile(config.clientsFile) : undefined
+  await file?.list()
   if (config.databaseUrl) {
     const store = await createPostgresStore({ databaseUrl: config.databaseUrl, databasePoolSize: config.databasePoolSize ?? 10 }, now)
-    return config.clientsFile ? { ...store, clients: layerClients(createClientsFile(config.clientsFile), store.clients) } : store
+    return file ? { ...store, clients: layerClients(file, store.clients) } : store
   }
   await mkdir(config.keysDir, { recursive: true, mode: 0o700 })
   const db = openDatabase(join(config.dataDir, DATABASE_FILE), now())
@@ -37,7 +40,7 @@ export async function createStore(
   return {
     kind: 'local',
     keys: createKeySetFiles(config.keysDir),
-    clients: config.clientsFile ? layerClients(createClientsFile(config.clientsFile), clients) : clients,
+    clients: file ? layerClients(file, clients) : clients,
     users: createSqlUsers(db),
     refreshTokens: createSqlRefreshTokens(db),
     revocations: createSqlRevocations(db),

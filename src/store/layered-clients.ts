@@ -1,11 +1,12 @@
 import { KeyturnError } from '../errors.js'
 import type { ClientStore } from './types.js'
+import type { ClientSource } from './local/clients-file.js'
 
 /**
  * Clients from a read-only, GitOps-friendly file layered over the store. On a conflict the file wins: it is the
  * declared state, so a client defined there cannot be created, changed or deleted through the store.
  */
-export function layerClients(file: ClientStore, store: ClientStore): ClientStore {
+export function layerClients(file: ClientSource, store: ClientStore): ClientStore {
   const readonly = async (id: string): Promise<void> => {
     if (await file.get(id)) throw new KeyturnError('ERR_CLIENT_READONLY', `client ${id} is defined in KEYTURN_CLIENTS_FILE; change it there`)
   }

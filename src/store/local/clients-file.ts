@@ -1,16 +1,37 @@
-import { mkdir, readFile, stat } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile, stat } from 'node:fs/promises'
 import { KeyturnError } from '../../errors.js'
 import { validateClient, type ClientRecord } from '../../clients/client.js'
-import type { ClientStore } from '../types.js'
-import { withFileLock, writeFileAtomic } from './fs-atomic.js'
+
+/** The read side of a client registry: what a clients file offers. */
+export interface ClientSource {
+  get(id: string): Promise<ClientRecord | undefined>
+  list(): Promise<ClientRecord[]>
+}
+
+function parseClients(text: string, path: string): Map<string, ClientRecord> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw new KeyturnError('ERR_STORE_CORRUPT', `${path}: not JSON`)
+  }
+  const list = (raw as { clients?: unknown } | null)?.clients
+  if (!Array.isArray(list)) throw new KeyturnError('ERR_STORE_CORRUPT', `${path}: expected {"clients": [...]}`)
+  const clients = new Map<string, ClientRecord>()
+  for (const entry of list) {
+    const client = validateClient(entry)
+    if (clients.has(client.id)) throw new KeyturnError('ERR_STORE_CORRUPT', `${path}: client ${client.id} appears twice`)
+    clients.set(client.id, client)
+  }
+  return clients
+}
 
 /**
- * Clients in one JSON file (`{ "clients": [...] }`), friendly to review and GitOps: it holds keyed hashes, never
- * secrets. The server re-reads it when it changes (checked at most once per `recheckMs`); the admin CLI changes it
- * under a lock with an atomic replace.
+ * Clients declared in a read-only JSON file (`{ "clients": [...] }`), friendly to review and GitOps: it holds keyed
+ * hashes, never secrets. It is re-read when its mtime or size changes (checked at most once per `recheckMs`); an
+ * edit that fails validation is reported at start-up, and later keeps the last good version serving.
  */
-export function createClientsFile(path: string, options: { recheckMs?: number; now?: () => number } = {}): ClientStore {
+export function createClientsFile(path: string, options: { recheckMs?: number; now?: () => number } = {}): ClientSource {
   const recheckMs = options.recheckMs ?? 1000
   const now = options.now ?? Date.now
   let cache: { mtimeMs: number; size: number; clients: Map<string, ClientRecord> } | undefined
@@ -23,68 +44,28 @@ export function createClientsFile(path: string, options: { recheckMs?: number; n
     })
     if (!info) return (cache = { mtimeMs: 0, size: 0, clients: new Map() }).clients
     if (cache && cache.mtimeMs === info.mtimeMs && cache.size === info.size) return cache.clients
-    const text = await readFile(path, 'utf8')
-    let raw: unknown
+    let clients: Map<string, ClientRecord>
     try {
-      raw = JSON.parse(text)
-    } catch {
-      throw new KeyturnError('ERR_STORE_CORRUPT', `${path}: not JSON`)
-    }
-    const list = (raw as { clients?: unknown } | null)?.clients
-    if (!Array.isArray(list)) throw new KeyturnError('ERR_STORE_CORRUPT', `${path}: expected {"clients": [...]}`)
-    const clients = new Map<string, ClientRecord>()
-    for (const entry of list) {
-      const client = validateClient(entry)
-      if (clients.has(client.id)) throw new KeyturnError('ERR_STORE_CORRUPT', `${path}: client ${client.id} appears twice`)
-      clients.set(client.id, client)
+      clients = parseClients(await readFile(path, 'utf8'), path)
+    } catch (error) {
+      // A bad edit must not take /token down: keep serving the last good version (and re-check each time).
+      if (cache && cache.mtimeMs !== 0) return cache.clients
+      throw error
     }
     cache = { mtimeMs: info.mtimeMs, size: info.size, clients }
     return clients
   }
 
-  async function current(): Promise<Map<string, ClientRecord>> {
-    if (cache && now() - checkedAt < recheckMs) return cache.clients
-    checkedAt = now()
-    return readAll()
-  }
-
-  async function change(fn: (clients: Map<string, ClientRecord>) => void): Promise<void> {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-    await withFileLock(`${path}.lock`, async () => {
-      cache = undefined
-      const clients = new Map(await readAll())
-      fn(clients)
-      const body = { clients: [...clients.values()].sort((a, b) => a.id.localeCompare(b.id)) }
-      await writeFileAtomic(path, `${JSON.stringify(body, null, 2)}\n`, 0o600)
-      cache = undefined
-    })
-  }
-
   return {
     async get(id) {
-      return (await current()).get(id)
+      if (!cache || now() - checkedAt >= recheckMs) {
+        checkedAt = now()
+        await readAll()
+      }
+      return cache?.clients.get(id)
     },
     async list() {
       return [...(await readAll()).values()]
-    },
-    async create(client) {
-      await change((clients) => {
-        if (clients.has(client.id)) throw new KeyturnError('ERR_CLIENT_EXISTS', `client ${client.id} already exists`)
-        clients.set(client.id, validateClient(client))
-      })
-    },
-    async update(client) {
-      await change((clients) => {
-        if (!clients.has(client.id)) throw new KeyturnError('ERR_CLIENT_NOT_FOUND', `no client ${client.id}`)
-        clients.set(client.id, validateClient(client))
-      })
-    },
-    async delete(id) {
-      let existed = false
-      await change((clients) => {
-        existed = clients.delete(id)
-      })
-      return existed
     },
   }
 }
