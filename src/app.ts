@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import cookie from '@fastify/cookie'
 import type { Config } from './config.js'
 import { OAuthError, InvalidRequest, KeyturnError, TemporarilyUnavailable } from './errors.js'
-import { ERROR, FORM_CONTENT_TYPE } from './oauth.js'
+import { ERROR, FORM_CONTENT_TYPE, PATHS } from './oauth.js'
 import { parseForm } from './form-body.js'
 import type { KeyRing } from './keys/key-ring.js'
 import type { Store } from './store/types.js'
@@ -13,7 +13,10 @@ import { discoveryRoutes } from './routes/discovery.js'
 import { healthRoutes } from './routes/health.js'
 import { introspectRoute } from './routes/introspect.js'
 import { revokeRoutes } from './routes/revoke.js'
-import { createAccessTokenInspector } from './tokens/inspect.js'
+import { createAccessTokenInspector, type AccessTokenInspector } from './tokens/inspect.js'
+import { createClientAuthenticator, type ClientAuthenticator } from './clients/authenticate.js'
+import { createAssertionVerifier } from './clients/assertion.js'
+import { createJwksUriSource } from './clients/jwks-source.js'
 
 /** Everything the HTTP layer needs, built by server.ts (or test/helper.ts with an injected clock). */
 export interface AppDeps {
@@ -24,6 +27,12 @@ export interface AppDeps {
   /** Key of the keyed hash that client secrets are stored as. */
   readonly clientSecretKey: Uint8Array
   readonly now: () => number
+}
+
+/** Built once per app, shared by the routes: they hold caches (imported keys, clients' fetched JWK sets). */
+export interface RouteServices {
+  readonly authenticate: ClientAuthenticator
+  readonly inspect: AccessTokenInspector
 }
 
 const BODY_LIMIT = 64 * 1024
@@ -72,9 +81,14 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
   })
 
   const inspect = createAccessTokenInspector({ issuer: deps.config.issuer, keys: deps.keys, now: deps.now, clockSkewMs: deps.config.clockSkewMs })
-  tokenRoute(app, deps)
-  introspectRoute(app, deps, inspect)
-  revokeRoutes(app, deps, inspect)
+  const verifyAssertion = createAssertionVerifier({
+    issuer: deps.config.issuer, tokenEndpoint: `${deps.config.issuer}${PATHS.token}`, now: deps.now, clockSkewMs: deps.config.clockSkewMs,
+    replay: deps.store.assertions, jwksUris: createJwksUriSource({ now: deps.now, log: app.log.child({ component: 'client-jwks' }) }),
+  })
+  const services: RouteServices = { inspect, authenticate: createClientAuthenticator({ clients: deps.store.clients, secretKey: deps.clientSecretKey, verifyAssertion }) }
+  tokenRoute(app, deps, services)
+  introspectRoute(app, deps, services)
+  revokeRoutes(app, deps, services)
   jwksRoute(app, deps)
   discoveryRoutes(app, deps)
   healthRoutes(app, deps)

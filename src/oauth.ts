@@ -7,6 +7,8 @@ export const GRANT = {
   clientCredentials: 'client_credentials',
   password: 'password',
   refreshToken: 'refresh_token',
+  /** RFC 8693 §2.1 */
+  tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
 } as const
 export type GrantType = (typeof GRANT)[keyof typeof GRANT]
 
@@ -14,10 +16,22 @@ export type GrantType = (typeof GRANT)[keyof typeof GRANT]
 export const AUTH_METHOD = {
   secretBasic: 'client_secret_basic',
   secretPost: 'client_secret_post',
+  /** RFC 7523 §2.2 / OIDC Core §9: a JWT signed with the client's own private key; keyturn holds only public keys. */
+  privateKeyJwt: 'private_key_jwt',
   /** Public clients (RFC 6749 §2.1): `client_id` only, for the grants such a client is allowed. */
   none: 'none',
 } as const
 export type AuthMethod = (typeof AUTH_METHOD)[keyof typeof AUTH_METHOD]
+
+/** RFC 7523 §2.2 `client_assertion_type` of a JWT client assertion. */
+export const CLIENT_ASSERTION_TYPE_JWT = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+/** RFC 8693 §3 token type identifiers (the ones keyturn names; others are refused by value). */
+export const TOKEN_TYPE = {
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  refreshToken: 'urn:ietf:params:oauth:token-type:refresh_token',
+  jwt: 'urn:ietf:params:oauth:token-type:jwt',
+} as const
 
 /** RFC 6749 §5.2 error codes, plus RFC 8707 `invalid_target`. */
 export const ERROR = {

@@ -1,6 +1,7 @@
 import { KeyturnError } from '../errors.js'
 import { AUTH_METHOD, GRANT, type AuthMethod, type GrantType } from '../oauth.js'
 import { isAlg, type Alg } from '../keys/algorithms.js'
+import { isJwksUri, validateClientJwks, type ClientJwks } from './jwks.js'
 
 /** A registered client. Secrets are never stored, only their keyed hash. */
 export interface ClientRecord {
@@ -24,6 +25,14 @@ export interface ClientRecord {
   readonly origins?: readonly string[]
   /** Audiences this client serves as a resource server: it may introspect tokens issued for them. */
   readonly resources?: readonly string[]
+  /** `private_key_jwt`: the client's public keys, inline (exactly one of `jwks` and `jwksUri`). */
+  readonly jwks?: ClientJwks
+  /** `private_key_jwt`: where the client publishes its public keys (https, or http on loopback). */
+  readonly jwksUri?: string
+  /** Token exchange (RFC 8693): the audiences this client may exchange a subject token FOR. */
+  readonly exchangeAudiences?: readonly string[]
+  /** Token exchange: the client may present an `actor_token` (delegation, `act` claim), not only impersonate. */
+  readonly mayAct?: boolean
   readonly createdAt: string
 }
 
@@ -67,6 +76,8 @@ export function validateClient(input: unknown): ClientRecord {
   if (isPublic && grantTypes.includes(GRANT.clientCredentials)) invalid(`${id}.grantTypes: a public client cannot use client_credentials`)
   const origins = strings('origins', isOrigin, [])
   const resources = strings('resources', isAudience, [])
+  const keys = clientKeys(id, client, authMethods)
+  const exchange = exchangePolicy(id, client, grantTypes, isPublic, strings('exchangeAudiences', isAudience, []))
   if (client.refreshCookie === true && origins.length === 0) invalid(`${id}.origins: cookie mode needs the browser origins it serves`)
   if (typeof client.createdAt !== 'string') invalid(`${id}.createdAt: missing`)
   return {
@@ -78,7 +89,47 @@ export function validateClient(input: unknown): ClientRecord {
     ...(client.refreshCookie === true ? { refreshCookie: true } : {}),
     ...(origins.length > 0 ? { origins } : {}),
     ...(resources.length > 0 ? { resources } : {}),
+    ...keys,
+    ...exchange,
   }
+}
+
+/** `private_key_jwt` excludes every other method, and needs exactly one source of public keys. */
+function clientKeys(id: string, client: Record<string, unknown>, authMethods: readonly AuthMethod[]): Pick<ClientRecord, 'jwks' | 'jwksUri'> {
+  const usesKeys = authMethods.includes(AUTH_METHOD.privateKeyJwt)
+  const { jwks, jwksUri } = client
+  if (!usesKeys) {
+    if (jwks !== undefined || jwksUri !== undefined) invalid(`${id}: jwks and jwksUri belong to private_key_jwt clients only`)
+    return {}
+  }
+  // A key-authenticated client never falls back to a secret (or to none): that would undo the point of keys.
+  if (authMethods.length > 1) invalid(`${id}.authMethods: a private_key_jwt client uses no other method`)
+  if (client.secretHash !== undefined) invalid(`${id}: a private_key_jwt client has no secret`)
+  if ((jwks === undefined) === (jwksUri === undefined)) invalid(`${id}: a private_key_jwt client needs exactly one of jwks and jwksUri`)
+  if (jwksUri !== undefined) {
+    if (typeof jwksUri !== 'string' || !isJwksUri(jwksUri)) invalid(`${id}.jwksUri: must be an https URL (http only on localhost), without credentials or fragment`)
+    return { jwksUri: jwksUri as string }
+  }
+  try {
+    return { jwks: validateClientJwks(jwks, `${id}.jwks`) }
+  } catch (error) {
+    return invalid((error as Error).message)
+  }
+}
+
+/** The token-exchange grant needs the audiences it may exchange for; the policy fields mean nothing without it. */
+function exchangePolicy(
+  id: string, client: Record<string, unknown>, grantTypes: readonly GrantType[], isPublic: boolean, exchangeAudiences: string[],
+): Pick<ClientRecord, 'exchangeAudiences' | 'mayAct'> {
+  const mayAct = client.mayAct
+  if (mayAct !== undefined && typeof mayAct !== 'boolean') invalid(`${id}.mayAct: must be true or false`)
+  if (!grantTypes.includes(GRANT.tokenExchange)) {
+    if (exchangeAudiences.length > 0 || mayAct === true) invalid(`${id}: exchangeAudiences and mayAct need the ${GRANT.tokenExchange} grant`)
+    return {}
+  }
+  if (isPublic) invalid(`${id}.grantTypes: a public client cannot use token exchange`)
+  if (exchangeAudiences.length === 0) invalid(`${id}.exchangeAudiences: name the audiences this client may exchange tokens for`)
+  return { exchangeAudiences, ...(mayAct === true ? { mayAct: true } : {}) }
 }
 
 /** An audience is an absolute URI or a plain identifier without spaces (both are common in `aud`). */

@@ -25,7 +25,14 @@ export function resolveScope(params: FormBody, allowed: readonly string[]): stri
  * is allowed. Without either, the client's configured audiences (or the issuer default) are used.
  */
 export function resolveAudience(params: FormBody, client: ClientRecord, defaultAudience: string): string[] {
-  const allowed = client.audiences.length > 0 ? client.audiences : [defaultAudience]
+  return allowedTargets(params, client.audiences.length > 0 ? client.audiences : [defaultAudience])
+}
+
+/**
+ * The requested `resource` and `audience` values (RFC 8707, RFC 8693 §2.1), each of which must be in `allowed`
+ * (else `invalid_target`); all of `allowed` when none is requested.
+ */
+export function allowedTargets(params: FormBody, allowed: readonly string[]): string[] {
   const requested = [...many(params, 'resource'), ...many(params, 'audience')]
   if (requested.length === 0) return [...allowed]
   for (const resource of many(params, 'resource')) {

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { GrantType } from '../oauth.js'
 import type { AuthenticatedClient } from '../clients/authenticate.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
+import type { AccessTokenInspector } from '../tokens/inspect.js'
 import type { FormBody } from '../form-body.js'
 import type { Config } from '../config.js'
 import type { Store } from '../store/types.js'
@@ -28,6 +29,8 @@ export interface GrantContext {
   readonly store: Store
   readonly now: () => number
   readonly issueAccessToken: AccessTokenIssuer
+  /** Verifies one of our own access tokens (signature, issuer, type, expiry, key not revoked), e.g. a subject token. */
+  readonly inspectAccessToken: AccessTokenInspector
   readonly log: FastifyBaseLogger
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { AUTH_METHOD, PATHS } from '../oauth.js'
 import { GRANTS } from '../grants/index.js'
+import { ASSERTION_ALGS } from '../clients/jwks.js'
 import type { Config } from '../config.js'
 import type { AppDeps } from '../app.js'
 
@@ -16,10 +17,14 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
     jwks_uri: url(PATHS.jwks),
     grant_types_supported: [...GRANTS.keys()],
     token_endpoint_auth_methods_supported: Object.values(AUTH_METHOD),
+    // RFC 8414 §2: the algorithms a private_key_jwt assertion may be signed with, per endpoint.
+    token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGS],
     introspection_endpoint: url(PATHS.introspect),
-    introspection_endpoint_auth_methods_supported: [AUTH_METHOD.secretBasic, AUTH_METHOD.secretPost],
+    introspection_endpoint_auth_methods_supported: [AUTH_METHOD.secretBasic, AUTH_METHOD.secretPost, AUTH_METHOD.privateKeyJwt],
+    introspection_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGS],
     revocation_endpoint: url(PATHS.revoke),
     revocation_endpoint_auth_methods_supported: Object.values(AUTH_METHOD),
+    revocation_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGS],
     response_types_supported: [],
     scopes_supported: [],
     // keyturn extension: the algorithms access tokens are signed with (no registered metadata name exists).

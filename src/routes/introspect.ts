@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { InvalidClient, InvalidRequest } from '../errors.js'
 import { AUTH_METHOD, PATHS, TOKEN_HINT } from '../oauth.js'
-import { authenticateClient } from '../clients/authenticate.js'
 import type { ClientRecord } from '../clients/client.js'
 import { single, type FormBody } from '../form-body.js'
 import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js'
-import type { AccessTokenInspector } from '../tokens/inspect.js'
-import type { AppDeps } from '../app.js'
+import type { AppDeps, RouteServices } from '../app.js'
+import { subjectStanding } from '../grants/subject.js'
 
 const INACTIVE = { active: false } as const
 
@@ -16,6 +15,7 @@ const responseSchema = {
   properties: {
     active: { type: 'boolean' }, iss: { type: 'string' }, sub: { type: 'string' }, aud: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
     exp: { type: 'integer' }, iat: { type: 'integer' }, jti: { type: 'string' }, client_id: { type: 'string' }, scope: { type: 'string' }, token_type: { type: 'string' },
+    act: { type: 'object', additionalProperties: true },
   },
   additionalProperties: false,
 } as const
@@ -29,12 +29,12 @@ function meantFor(caller: ClientRecord, clientId: string, audience: readonly str
  * POST /introspect (RFC 7662). Only confidential clients may ask, and only about tokens meant for them; every
  * other answer — expired, revoked, foreign, malformed, not yours — is the same `{ "active": false }`.
  */
-export function introspectRoute(app: FastifyInstance, deps: AppDeps, inspect: AccessTokenInspector): void {
+export function introspectRoute(app: FastifyInstance, deps: AppDeps, { authenticate, inspect }: RouteServices): void {
   app.post<{ Body: FormBody }>(PATHS.introspect, { schema: { response: { 200: responseSchema } } }, async (request, reply) => {
     void reply.header('cache-control', 'no-store')
     const body = request.body
     if (typeof body !== 'object' || body === null) throw new InvalidRequest('send the parameters as application/x-www-form-urlencoded')
-    const { client: caller, method } = await authenticateClient(deps.store.clients, deps.clientSecretKey, request.headers.authorization, body)
+    const { client: caller, method } = await authenticate(request.headers.authorization, body)
     if (method === AUTH_METHOD.none) throw new InvalidClient('public clients may not introspect')
     const token = single(body, 'token')
     if (token === undefined) throw new InvalidRequest('token is required')
@@ -56,14 +56,13 @@ export function introspectRoute(app: FastifyInstance, deps: AppDeps, inspect: Ac
     // A token dies with its client: deleted or disabled since it was issued.
     const owner = caller.id === claims.client_id ? caller : await deps.store.clients.get(claims.client_id)
     if (!owner || owner.disabled) return INACTIVE
-    if (claims.sub !== claims.client_id) {
-      // A user's token dies with the user: disabled, or signed out everywhere after it was issued.
-      const user = await deps.store.users.get(claims.sub)
-      if (!user || user.disabled) return INACTIVE
-    }
+    // A token dies with its subject: a disabled or deleted user (or, for an exchanged service token, client).
+    if (claims.sub !== claims.client_id && !(await subjectStanding(deps.store, claims.sub))) return INACTIVE
     return {
       active: true, iss: claims.iss, sub: claims.sub, aud: claims.aud, exp: claims.exp, iat: claims.iat, jti: claims.jti,
       client_id: claims.client_id, ...(claims.scope ? { scope: claims.scope } : {}), token_type: 'Bearer',
+      // RFC 8693 §4.1: the delegation chain of an exchanged token.
+      ...(claims.act === undefined ? {} : { act: claims.act }),
     }
   }
 

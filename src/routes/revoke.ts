@@ -1,11 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { InvalidRequest } from '../errors.js'
 import { PATHS, TOKEN_HINT } from '../oauth.js'
-import { authenticateClient, type AuthenticatedClient } from '../clients/authenticate.js'
+import type { AuthenticatedClient } from '../clients/authenticate.js'
 import { single, type FormBody } from '../form-body.js'
 import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js'
-import type { AccessTokenInspector } from '../tokens/inspect.js'
-import type { AppDeps } from '../app.js'
+import type { AppDeps, RouteServices } from '../app.js'
 import { clearRefreshCookie, refreshFromCookie } from './cookie-mode.js'
 
 /**
@@ -13,11 +12,11 @@ import { clearRefreshCookie, refreshFromCookie } from './cookie-mode.js'
  * token's `jti` is refused by introspection until it expires. Unknown tokens, and tokens of other clients, get the
  * same empty 200 (RFC 7009 §2.2), which tells a caller nothing about them.
  */
-export function revokeRoutes(app: FastifyInstance, deps: AppDeps, inspect: AccessTokenInspector): void {
+export function revokeRoutes(app: FastifyInstance, deps: AppDeps, { authenticate: authenticateClient, inspect }: RouteServices): void {
   async function authenticate(request: FastifyRequest<{ Body: FormBody }>): Promise<AuthenticatedClient> {
     const body = request.body
     if (typeof body !== 'object' || body === null) throw new InvalidRequest('send the parameters as application/x-www-form-urlencoded')
-    return authenticateClient(deps.store.clients, deps.clientSecretKey, request.headers.authorization, body)
+    return authenticateClient(request.headers.authorization, body)
   }
 
   async function revokeRefresh(token: string, clientId: string, log: FastifyRequest['log']): Promise<boolean> {

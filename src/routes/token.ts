@@ -1,15 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import { InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../errors.js'
 import { PATHS } from '../oauth.js'
-import { authenticateClient } from '../clients/authenticate.js'
+import { CREDENTIAL_PARAMS } from '../clients/authenticate.js'
 import { single, type FormBody } from '../form-body.js'
 import { GRANTS } from '../grants/index.js'
 import type { GrantContext } from '../grants/types.js'
-import type { AppDeps } from '../app.js'
+import type { AppDeps, RouteServices } from '../app.js'
 import { GRANT } from '../oauth.js'
 import { refreshFromCookie, setRefreshCookie } from './cookie-mode.js'
-
-const CREDENTIAL_PARAMS = ['client_id', 'client_secret']
 
 const tokenResponseSchema = {
   type: 'object',
@@ -29,12 +27,12 @@ const tokenResponseSchema = {
  * POST /token (RFC 6749 §3.2). Shared steps happen here once — no-store headers, client authentication, the
  * allowed-grant check, dropping parameters the grant does not declare — then the grant does its part.
  */
-export function tokenRoute(app: FastifyInstance, deps: AppDeps): void {
+export function tokenRoute(app: FastifyInstance, deps: AppDeps, { authenticate, inspect }: RouteServices): void {
   app.post<{ Body: FormBody }>(PATHS.token, { schema: { response: { 200: tokenResponseSchema } } }, async (request, reply) => {
     void reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const body = request.body
     if (typeof body !== 'object' || body === null) throw new InvalidRequest('send the parameters as application/x-www-form-urlencoded')
-    const client = await authenticateClient(deps.store.clients, deps.clientSecretKey, request.headers.authorization, body)
+    const client = await authenticate(request.headers.authorization, body)
     const grantType = single(body, 'grant_type')
     if (grantType === undefined) throw new InvalidRequest('grant_type is required')
     const grant = GRANTS.get(grantType)
@@ -54,6 +52,7 @@ export function tokenRoute(app: FastifyInstance, deps: AppDeps): void {
       store: deps.store,
       now: deps.now,
       log: request.log,
+      inspectAccessToken: inspect,
       issueAccessToken: async (claims) => {
         const issued = await deps.issueAccessToken(claims)
         request.log.info({
