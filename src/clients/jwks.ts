@@ -1,23 +1,12 @@
 import { importJWK } from 'jose'
 import { KeyturnError } from '../errors.js'
+import { ASYMMETRIC_ALGORITHMS } from '../verifier/algorithms.js'
 
 /**
- * The algorithms a client may sign its `private_key_jwt` assertions with, as data: the key each one needs.
- * Asymmetric only, so `none` and `HS*` (a shared secret keyturn would have to hold) can never be accepted.
+ * The algorithms a client may sign its `private_key_jwt` assertions with: the verifier's asymmetric-only table, so
+ * `none` and `HS*` (a shared secret keyturn would have to hold) can never be accepted.
  */
-export const ASSERTION_ALGORITHMS = {
-  RS256: { kty: 'RSA' },
-  RS384: { kty: 'RSA' },
-  RS512: { kty: 'RSA' },
-  PS256: { kty: 'RSA' },
-  PS384: { kty: 'RSA' },
-  PS512: { kty: 'RSA' },
-  ES256: { kty: 'EC', crv: 'P-256' },
-  ES384: { kty: 'EC', crv: 'P-384' },
-  ES512: { kty: 'EC', crv: 'P-521' },
-  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
-  Ed25519: { kty: 'OKP', crv: 'Ed25519' },
-} as const satisfies Record<string, { kty: string; crv?: string }>
+export const ASSERTION_ALGORITHMS = ASYMMETRIC_ALGORITHMS
 
 export type AssertionAlg = keyof typeof ASSERTION_ALGORITHMS
 export const ASSERTION_ALGS = Object.keys(ASSERTION_ALGORITHMS) as AssertionAlg[]

@@ -1,8 +1,9 @@
 /**
  * The signature algorithms a verifier can be configured to accept, written down once as data: the key type (and
  * curve) each one requires. Only asymmetric algorithms are listed, so `none` and `HS*` can never be allowed.
+ * The issuer reuses this table for the algorithms of `private_key_jwt` client assertions.
  */
-const ALGORITHMS = {
+export const ASYMMETRIC_ALGORITHMS = {
   RS256: { kty: 'RSA' },
   RS384: { kty: 'RSA' },
   RS512: { kty: 'RSA' },
@@ -17,7 +18,7 @@ const ALGORITHMS = {
 } as const satisfies Record<string, { kty: string; crv?: string }>
 
 /** A JWS algorithm the verifier supports (asymmetric only). */
-export type VerifierAlgorithm = keyof typeof ALGORITHMS
+export type VerifierAlgorithm = keyof typeof ASYMMETRIC_ALGORITHMS
 
 /** The default allow-list: what keyturn signs with. */
 export const DEFAULT_ALGORITHMS: readonly VerifierAlgorithm[] = Object.freeze(['RS256', 'ES256'])
@@ -27,10 +28,10 @@ export const MIN_RSA_BITS = 2048
 
 /** True if `alg` is a supported asymmetric algorithm name. */
 export function isVerifierAlgorithm(alg: unknown): alg is VerifierAlgorithm {
-  return typeof alg === 'string' && Object.hasOwn(ALGORITHMS, alg)
+  return typeof alg === 'string' && Object.hasOwn(ASYMMETRIC_ALGORITHMS, alg)
 }
 
 /** The key type (and curve, for EC/OKP) that `alg` requires. */
 export function keyTypeFor(alg: VerifierAlgorithm): { kty: string; crv?: string } {
-  return ALGORITHMS[alg]
+  return ASYMMETRIC_ALGORITHMS[alg]
 }
