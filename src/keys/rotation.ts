@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { KeyturnError } from '../errors.js'
 import type { KeySetStore } from '../store/types.js'
-import type { Alg } from './algorithms.js'
+import { SUPPORTED_ALGS, type Alg } from './algorithms.js'
 import type { KeySet, RotationPolicy } from './key-set.js'
 import { generateKey, openPrivateKey, type KeyEncryptionKey } from './key-material.js'
 import { activeKey } from './key-set.js'
@@ -29,7 +29,7 @@ export interface RotationDeps {
   readonly log: Logger
 }
 
-const MAX_ATTEMPTS = 5
+const MAX_ATTEMPTS = 10
 
 /**
  * The only code that changes a key set: a pure plan, keys generated outside any critical section, then a
@@ -59,6 +59,9 @@ export function createRotation({ store, policy, kek, now, log }: RotationDeps): 
 
   async function apply(plan: (set: KeySet, at: number, fresh: FreshKeys) => Plan, retry: (first: KeySet, latest: KeySet) => boolean): Promise<RotationResult> {
     let first: KeySet | undefined
+    // Keys generated for an attempt that lost its race are kept for the next one: on a slow machine RSA generation
+    // can take longer than the gap between other processes' writes, and regenerating would lose every race.
+    let pool: FreshKeys = {}
     for (let attempt = 1; ; attempt++) {
       const set = await store.load()
       await assertSecretOpens(set)
@@ -67,8 +70,12 @@ export function createRotation({ store, policy, kek, now, log }: RotationDeps): 
         throw new KeyturnError('ERR_KEYSET_CONFLICT', 'another process changed the same keys at the same moment; look at the key list and try again')
       }
       const at = now()
-      let result = plan(set, at, {})
-      if (result.kind === 'needs-keys') result = plan(set, at, await generate(result.needs))
+      let result = plan(set, at, pool)
+      if (result.kind === 'needs-keys') {
+        const extra = await generate(result.needs)
+        pool = Object.fromEntries(SUPPORTED_ALGS.map((alg) => [alg, [...(pool[alg] ?? []), ...(extra[alg] ?? [])]]))
+        result = plan(set, at, pool)
+      }
       if (result.kind === 'needs-keys') throw new Error('rotation plan asked for keys twice') // a bug, never input
       if (result.kind === 'unchanged') return { set, transitions: [] }
       if (await store.compareAndSwap(result.set)) {

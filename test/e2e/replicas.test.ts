@@ -150,16 +150,16 @@ if (!TEST_DATABASE_URL) {
     // An emergency revoke through the admin script reaches every replica within the reload interval.
     const victim = decodeProtectedHeader(((await (await post(replicas[0]!, '/token', { grant_type: 'client_credentials' })).json()) as { access_token: string }).access_token).kid!
     const revoked = await runNode(ROTATE_KEYS, ['revoke', victim], env(0))
-    t.equal(revoked.code, 0, 'rotate-keys revoke against DATABASE_URL')
+    t.equal(revoked.code, 0, 'rotate-keys revoke against DATABASE_URL', { stderr: revoked.stderr.split('\n').filter((line) => !line.startsWith('{')).join('\n') })
     const revokedAt = Date.now()
     for (const i of alive) {
       await waitFor(`replica ${i} to drop ${victim}`, async () => {
         const jwks = (await (await fetch(`${replicas[i]!.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }
         return jwks.keys.some((key) => key.kid === victim) ? undefined : true
-      }, 5000, 20)
+      }, 15_000, 20)
     }
     const elapsed = Date.now() - revokedAt
-    t.ok(elapsed < 2000, `every replica dropped the revoked key ${elapsed} ms after the script (reload interval 200 ms)`)
+    t.ok(elapsed < 5000, `every replica dropped the revoked key ${elapsed} ms after the script (reload interval 200 ms; slack for a loaded machine)`)
     const fresh = decodeProtectedHeader(((await (await post(replicas[2]!, '/token', { grant_type: 'client_credentials' })).json()) as { access_token: string }).access_token).kid
     t.not(fresh, victim, 'and signs with another key')
   })
