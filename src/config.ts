@@ -45,6 +45,8 @@ export interface Config {
   readonly passwordHashCost: number
   readonly logLevel: string
   readonly trustProxy: boolean
+  /** Processes serving HTTP (node:cluster, KEYTURN_WORKERS); 1 serves from the one process. */
+  readonly workers: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -110,12 +112,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const logLevel = text(env, 'KEYTURN_LOG_LEVEL', 'info')
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('KEYTURN_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
   const trustProxy = boolean(env, 'KEYTURN_TRUST_PROXY', false)
+  const workers = integer(env, 'KEYTURN_WORKERS', 1, 1, 64)
   const passwordHashCost = integer(env, 'KEYTURN_PASSWORD_HASH_COST', PASSWORD_HASH_PARAMS.log2N, MIN_PASSWORD_HASH_COST, MAX_PASSWORD_HASH_COST)
 
   return Object.freeze({
     production, port, host, issuer, keysDir, dataDir, databaseUrl, databasePoolSize, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
     rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, refreshTokenTtlMs, refreshTokenIdleMs, clockSkewMs, rotationCheck, keysReloadMs,
-    keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy, passwordHashCost,
+    keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy, passwordHashCost, workers,
   })
 }
 

@@ -1,40 +1,60 @@
+import cluster from 'node:cluster'
 import pino from 'pino'
+import type { FastifyServerOptions } from 'fastify'
 import { loadConfig } from './config.js'
 import { ConfigError, KeyturnError } from './errors.js'
 import { loggerOptions } from './logger.js'
+import { AccessLog } from './access-log.js'
 import { buildApp } from './app.js'
 import { openRuntime } from './runtime.js'
 import { createKeyRing } from './keys/key-ring.js'
 import { createAccessTokenIssuer } from './tokens/access-token.js'
-import { startRotationJob } from './jobs/rotation-job.js'
+import { startRotationJob, type RotationJob } from './jobs/rotation-job.js'
+import { onKeysChanged, runPrimary } from './cluster.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
 /** jose's createRemoteJWKSet keeps a JWKS this long by default, whatever Cache-Control says. */
 const JOSE_DEFAULT_CACHE_MS = 600_000
 
+/**
+ * One process (KEYTURN_WORKERS=1): rotation job and HTTP here. With KEYTURN_WORKERS > 1 the primary runs the start-up
+ * rotation and the job (src/cluster.ts) and each worker only serves HTTP.
+ */
 async function main(): Promise<void> {
   const config = loadConfig(process.env)
-  const log = pino(loggerOptions(config.logLevel))
+  const worker = cluster.isWorker ? cluster.worker : undefined
+  const base = pino(loggerOptions(config.logLevel))
+  const log = worker ? base.child({ worker: worker.id }) : base
   const now = Date.now
   const runtime = await openRuntime(config, log, now)
-  if (config.propagationMs < Math.max(config.jwksMaxAgeMs, JOSE_DEFAULT_CACHE_MS) + 60_000) {
-    log.warn({ propagation: config.propagationMs / 1000 }, 'KEYTURN_KEY_PROPAGATION is shorter than common verifiers cache a JWKS (jose: 10 min, plus a 30-60 s refetch cooldown); such verifiers may reject tokens for a while after each rotation')
+  if (!worker) {
+    if (config.propagationMs < Math.max(config.jwksMaxAgeMs, JOSE_DEFAULT_CACHE_MS) + 60_000) {
+      log.warn({ propagation: config.propagationMs / 1000 }, 'KEYTURN_KEY_PROPAGATION is shorter than common verifiers cache a JWKS (jose: 10 min, plus a 30-60 s refetch cooldown); such verifiers may reject tokens for a while after each rotation')
+    }
+    // Start-up creates the first keys, or catches up on a rotation that fell due while no process ran.
+    await runtime.rotation.rotate()
   }
-  // Start-up creates the first keys, or catches up on a rotation that fell due while no process ran.
-  await runtime.rotation.rotate()
   const keys = createKeyRing({
     store: runtime.store.keys, kek: runtime.kek, policy: runtime.policy, jwksMaxAgeMs: config.jwksMaxAgeMs,
     reloadMs: config.keysReloadMs, now, log: log.child({ component: 'key-ring' }),
   })
   await keys.refresh()
+  if (!worker && config.workers > 1) return runPrimary(config, runtime, keys, log, now, SHUTDOWN_GRACE_MS)
   keys.start()
-  const job = startRotationJob({
-    rotation: runtime.rotation, keys, schedule: config.rotationCheck, log: log.child({ job: 'rotation' }), purge: () => runtime.store.purgeExpired(now()),
-  })
+  let job: RotationJob | undefined
+  if (worker) {
+    onKeysChanged(() => void keys.refresh().catch((error: Error) => log.error({ err: error }, 'key set reload failed; still serving the last good key set')))
+  } else {
+    job = startRotationJob({
+      rotation: runtime.rotation, keys, schedule: config.rotationCheck, log: log.child({ job: 'rotation' }), purge: () => runtime.store.purgeExpired(now()),
+    })
+  }
+  // buildApp hands its options to Fastify: one access line per request (src/access-log.ts) instead of fastify's two.
+  const appOptions: Parameters<typeof buildApp>[1] & Pick<FastifyServerOptions, 'logController'> = { loggerInstance: log, logController: new AccessLog() }
   const app = buildApp({
     config, store: runtime.store, keys, clientSecretKey: runtime.clientSecretKey,
     issueAccessToken: createAccessTokenIssuer({ issuer: config.issuer, keys, now }), now,
-  }, { loggerInstance: log })
+  }, appOptions)
   await app.listen({ port: config.port, host: config.host })
   log.info({ issuer: config.issuer, algs: config.signingAlgs, keySetVersion: keys.current().version }, 'keyturn ready')
 
@@ -49,7 +69,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS)
     force.unref()
     void (async () => {
-      await job.stop()
+      await job?.stop()
       keys.stop()
       await app.close()
       await runtime.store.close()

@@ -18,6 +18,8 @@ interface Snapshot {
   readonly signing: ReadonlyMap<Alg, SigningKey>
   readonly jwks: JwksDocument
   readonly revokedKids: ReadonlySet<string>
+  /** `nextChangeAt` of the set, worked out once per version rather than per JWKS request. */
+  readonly nextChange: number | undefined
 }
 
 /**
@@ -49,7 +51,7 @@ export interface KeyRingDeps {
 }
 
 export function createKeyRing({ store, kek, policy, jwksMaxAgeMs, reloadMs, now, log }: KeyRingDeps): KeyRing {
-  let snapshot: Snapshot = { set: EMPTY_KEY_SET, signing: new Map(), jwks: buildJwks(EMPTY_KEY_SET), revokedKids: new Set() }
+  let snapshot: Snapshot = { set: EMPTY_KEY_SET, signing: new Map(), jwks: buildJwks(EMPTY_KEY_SET), revokedKids: new Set(), nextChange: undefined }
   let failure: Error | undefined
   let timer: NodeJS.Timeout | undefined
   let queue: Promise<unknown> = Promise.resolve()
@@ -66,7 +68,7 @@ export function createKeyRing({ store, kek, policy, jwksMaxAgeMs, reloadMs, now,
       signing.set(alg, known?.kid === active.kid ? known : { kid: active.kid, alg, key: await openPrivateKey(active, kek) })
     }
     const revokedKids = new Set(set.keys.filter((key) => key.state === 'revoked').map((key) => key.kid))
-    snapshot = { set, signing, jwks: buildJwks(set), revokedKids }
+    snapshot = { set, signing, jwks: buildJwks(set), revokedKids, nextChange: nextChangeAt(set, policy) }
     const active = Object.fromEntries([...signing].map(([alg, key]) => [alg, key.kid]))
     log.info({ event: 'key.set_loaded', version: set.version, active, revoked: revokedKids.size }, 'key set loaded')
     return set
@@ -95,7 +97,7 @@ export function createKeyRing({ store, kek, policy, jwksMaxAgeMs, reloadMs, now,
     jwks: () => snapshot.jwks,
     jwksMaxAge() {
       const at = now()
-      const change = nextChangeAt(snapshot.set, policy)
+      const change = snapshot.nextChange
       const untilChange = change === undefined ? Infinity : Math.max(0, change - at)
       return Math.floor(Math.min(jwksMaxAgeMs, policy.propagationMs / 2, untilChange) / 1000)
     },

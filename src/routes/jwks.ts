@@ -5,6 +5,8 @@ import type { AppDeps } from '../app.js'
 /** True if an If-None-Match header matches the ETag (RFC 9110 §13.1.2: weak comparison, `*`, lists). */
 export function matchesEtag(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false
+  // The common case, a verifier sending back the ETag it was given, needs no parsing.
+  if (header === etag) return true
   if (header.trim() === '*') return true
   return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag)
 }
