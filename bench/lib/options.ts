@@ -27,8 +27,9 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [--quick] [--duration S] [--warmup S] [--connections N] [--rounds N]
                         [--only ${GROUPS.join(',')}] [--workers 2[,4]] [--quiet-wait S] [--cpu-prof] [--out DIR] [--keep]
 
-  default: 50 connections, 15 s runs after 3 s of warm-up, 2 interleaved rounds, KEYTURN_WORKERS 1 and 2, and up to
-           20 s of waiting before each run for other processes on the host to go quiet
+  default: 50 connections, 15 s runs after 3 s of warm-up, 2 interleaved rounds, KEYTURN_WORKERS 1 and 2, and
+           up to 30 s of waiting before each run for other processes on the host to go quiet (a target whose
+           runs were all disturbed anyway is run again, twice at most)
   --quick: 2 s runs, 1 s warm-up, 1 round, KEYTURN_WORKERS 1 only, no waiting (under 2 minutes; proves the bench
            works, judges nothing)`
 
@@ -66,7 +67,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     groups,
     extraWorkers,
     cpuProf: values['cpu-prof'],
-    quietWaitS: number(values['quiet-wait'], quick ? 0 : 20, 'quiet-wait', 0),
+    quietWaitS: number(values['quiet-wait'], quick ? 0 : 30, 'quiet-wait', 0),
     outDir: values.out,
     keep: values.keep,
   }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { hostBusySeconds } from '../lib/proc.js'
 
 export interface RawSignResult {
   readonly alg: 'RS256' | 'ES256'
@@ -9,6 +10,8 @@ export interface RawSignResult {
   readonly rate: number
   /** CPU used, in cores. */
   readonly cpu: number
+  /** CPU used on the host by other processes meanwhile, in cores. */
+  readonly foreignCpu: number
   readonly durationS: number
 }
 
@@ -22,13 +25,17 @@ export async function rawSignRate(alg: 'RS256' | 'ES256', durationS: number, inF
   try {
     await Promise.all(workers.map((worker) => nextMessage(worker)))
     const cpu0 = process.cpuUsage()
+    const host0 = hostBusySeconds()
     const t0 = performance.now()
     for (const worker of workers) worker.postMessage({ durationMs: durationS * 1000 })
     const counts = await Promise.all(workers.map(async (worker) => ((await nextMessage(worker)) as { count: number }).count))
     const elapsed = (performance.now() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
+    const own = (cpu.user + cpu.system) / 1e6
     const total = counts.reduce((sum, count) => sum + count, 0)
-    return { alg, threads, inFlight, rate: total / elapsed, cpu: (cpu.user + cpu.system) / 1e6 / elapsed, durationS: elapsed }
+    return {
+      alg, threads, inFlight, rate: total / elapsed, cpu: own / elapsed, foreignCpu: Math.max(0, (hostBusySeconds() - host0 - own) / elapsed), durationS: elapsed,
+    }
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()))
   }
