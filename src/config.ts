@@ -47,6 +47,25 @@ export interface Config {
   readonly trustProxy: boolean
   /** Processes serving HTTP (node:cluster, KEYTURN_WORKERS); 1 serves from the one process. */
   readonly workers: number
+  readonly rateLimits: RateLimits
+  /** Browser origins allowed to call /token, /token/sign-out and /revoke cross-origin (CORS). */
+  readonly corsOrigins: readonly string[]
+}
+
+/** `max` events per `windowMs` (a fixed window). */
+export interface Limit {
+  readonly max: number
+  readonly windowMs: number
+}
+
+/** Undefined turns a limit off. */
+export interface RateLimits {
+  /** Requests per client IP to the endpoints that authenticate clients; counted in each process. */
+  readonly ip: Limit | undefined
+  /** Successful requests per authenticated client; counted in each process. */
+  readonly client: Limit | undefined
+  /** Failed client or user authentications per IP and account (the IP alone gets 5×); shared through the store. */
+  readonly authFailures: Limit | undefined
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -114,11 +133,20 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const trustProxy = boolean(env, 'KEYTURN_TRUST_PROXY', false)
   const workers = integer(env, 'KEYTURN_WORKERS', 1, 1, 64)
   const passwordHashCost = integer(env, 'KEYTURN_PASSWORD_HASH_COST', PASSWORD_HASH_PARAMS.log2N, MIN_PASSWORD_HASH_COST, MAX_PASSWORD_HASH_COST)
+  const rateLimits: RateLimits = Object.freeze({
+    ip: limit(env, 'KEYTURN_RATE_LIMIT_IP', '1000/10s'),
+    client: limit(env, 'KEYTURN_RATE_LIMIT_CLIENT', '1000/10s'),
+    authFailures: limit(env, 'KEYTURN_RATE_LIMIT_AUTH_FAILURES', '10/5m'),
+  })
+  const corsOrigins = env.KEYTURN_CORS_ORIGINS === undefined || env.KEYTURN_CORS_ORIGINS.trim() === ''
+    ? []
+    : list(env, 'KEYTURN_CORS_ORIGINS', '').map((origin) => parseOrigin(origin, production))
 
   return Object.freeze({
     production, port, host, issuer, keysDir, dataDir, databaseUrl, databasePoolSize, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
     rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, refreshTokenTtlMs, refreshTokenIdleMs, clockSkewMs, rotationCheck, keysReloadMs,
     keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy, passwordHashCost, workers,
+    rateLimits, corsOrigins: Object.freeze(corsOrigins),
   })
 }
 
@@ -143,6 +171,30 @@ function parseIssuer(value: string, production: boolean): string {
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
   if (production && url.protocol !== 'https:' && !loopback) throw new ConfigError('KEYTURN_ISSUER', 'must use https when NODE_ENV=production')
   return value.endsWith('/') ? value.slice(0, -1) : value
+}
+
+/** `N/duration` (e.g. `1000/10s`) or `off`. */
+function limit(env: Env, name: string, fallback: string): Limit | undefined {
+  const value = text(env, name, fallback)
+  if (value.toLowerCase() === 'off') return undefined
+  const match = /^(\d+)\/(.+)$/.exec(value)
+  const max = match ? Number(match[1]) : Number.NaN
+  const windowMs = match ? parseDuration(match[2]!) : undefined
+  if (!Number.isSafeInteger(max) || max < 1 || windowMs === undefined || windowMs < 1000 || windowMs > 86_400_000) {
+    throw new ConfigError(name, `"${value}" is not a limit: use N/duration with a window from 1s to 1d (e.g. 1000/10s), or off`)
+  }
+  return Object.freeze({ max, windowMs })
+}
+
+/** A browser origin as it appears in an `Origin` header: scheme, host and optional port, nothing else. */
+function parseOrigin(value: string, production: boolean): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== value) {
+    throw new ConfigError('KEYTURN_CORS_ORIGINS', `"${value}" is not an origin (scheme://host[:port], no path or trailing slash)`)
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+  if (production && url.protocol !== 'https:' && !loopback) throw new ConfigError('KEYTURN_CORS_ORIGINS', `"${value}" must use https when NODE_ENV=production`)
+  return value
 }
 
 function text(env: Env, name: string, fallback: string): string {

@@ -7,7 +7,7 @@ import { openDatabase } from './local/sqlite.js'
 import { createSqlClients } from './local/sql-clients.js'
 import { createSqlUsers } from './local/sql-users.js'
 import { createSqlRefreshTokens } from './local/sql-refresh.js'
-import { createSqlAssertionReplay, createSqlRevocations } from './local/sql-revocations.js'
+import { createSqlAssertionReplay, createSqlCounters, createSqlRevocations } from './local/sql-revocations.js'
 import { layerClients } from './layered-clients.js'
 import { createPostgresStore } from './postgres/index.js'
 
@@ -35,7 +35,8 @@ export async function createStore(
     db.prepare('DELETE FROM refresh_families WHERE expires_at <= ? OR (revoked_at IS NOT NULL AND revoked_at <= ?)').run(at, at - 86_400_000).changes
     + db.prepare('DELETE FROM refresh_tokens WHERE expires_at <= ?').run(at).changes
     + db.prepare('DELETE FROM revoked_jtis WHERE expires_at <= ?').run(at).changes
-    + db.prepare('DELETE FROM used_assertions WHERE expires_at <= ?').run(at).changes)
+    + db.prepare('DELETE FROM used_assertions WHERE expires_at <= ?').run(at).changes
+    + db.prepare('DELETE FROM rate_counters WHERE reset_at <= ?').run(at).changes)
   const ping = db.prepare('SELECT 1')
   return {
     kind: 'local',
@@ -45,6 +46,7 @@ export async function createStore(
     refreshTokens: createSqlRefreshTokens(db),
     revocations: createSqlRevocations(db),
     assertions: createSqlAssertionReplay(db),
+    counters: createSqlCounters(db),
     async purgeExpired(at) {
       return purge.immediate(at)
     },

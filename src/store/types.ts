@@ -119,6 +119,18 @@ export interface AssertionReplayStore {
   use(clientId: string, jti: string, expiresAt: number): Promise<boolean>
 }
 
+/**
+ * Fixed-window event counters shared by every process on the store (failed authentications, for throttling).
+ * Keys are opaque; callers hash anything a client chose.
+ */
+export interface CounterStore {
+  /**
+   * Counts one event under `key`, atomically: starts a new window of `windowMs` if none is running at `now`.
+   * @returns the count in the current window (this event included) and when the window ends.
+   */
+  hit(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>
+}
+
 /** Everything keyturn keeps, behind one handle. */
 export interface Store {
   readonly kind: 'local' | 'postgres'
@@ -128,7 +140,8 @@ export interface Store {
   readonly refreshTokens: RefreshTokenStore
   readonly revocations: AccessTokenRevocations
   readonly assertions: AssertionReplayStore
-  /** Deletes expired refresh families and tokens, revoked jtis and assertion jtis past their expiry. @returns rows removed. */
+  readonly counters: CounterStore
+  /** Deletes expired refresh families and tokens, revoked jtis, assertion jtis and counter windows. @returns rows removed. */
   purgeExpired(now: number): Promise<number>
   /** Throws if the store cannot be reached (for `/readyz`). */
   ping(): Promise<void>

@@ -231,4 +231,17 @@ export function storeConformance(t: Test, name: string, factory: StoreFactory): 
     await store.purgeExpired(10_000)
     t.equal(await store.assertions.use('svc', 'a-1', 20_000), true, 'forgotten once expired (the assertion itself is expired by then)')
   })
+
+  t.test(`${name}: counters count per fixed window, atomically, and are purged when the window ends`, async (t) => {
+    const store = await factory(t)
+    t.same(await store.counters.hit('k', 1000, 5000), { count: 1, resetAt: 6000 })
+    t.same(await store.counters.hit('k', 1000, 5500), { count: 2, resetAt: 6000 }, 'same window: counts up, end unchanged')
+    t.same(await store.counters.hit('other', 1000, 5500), { count: 1, resetAt: 6500 }, 'keys are independent')
+    t.same(await store.counters.hit('k', 1000, 6000), { count: 1, resetAt: 7000 }, 'the window has ended: a new one starts')
+    const racing = await Promise.all(Array.from({ length: 12 }, () => store.counters.hit('race', 60_000, 10_000)))
+    t.same(racing.map((r) => r.count).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1), 'concurrent hits each get their own count')
+    t.ok((await store.purgeExpired(7000)) >= 2, 'ended windows are purged')
+    t.same(await store.counters.hit('k', 1000, 7000), { count: 1, resetAt: 8000 })
+    t.same(await store.counters.hit('race', 60_000, 20_000), { count: 13, resetAt: 70_000 }, 'a running window survives the purge')
+  })
 }

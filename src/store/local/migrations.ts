@@ -66,6 +66,18 @@ export const MIGRATIONS: readonly { readonly version: number; readonly name: str
       CREATE INDEX used_assertions_expiry ON used_assertions (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'rate counters (failed authentications, shared by every process)',
+    sql: `
+      CREATE TABLE rate_counters (
+        key TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        reset_at INTEGER NOT NULL
+      );
+      CREATE INDEX rate_counters_reset ON rate_counters (reset_at);
+    `,
+  },
 ]
 
 /**

@@ -2,7 +2,7 @@ import type { Store } from '../types.js'
 import { createPool, transaction, unavailable } from './pool.js'
 import { migratePostgres } from './migrations.js'
 import { createPgKeySets } from './key-sets.js'
-import { createPgAssertionReplay, createPgClients, createPgRefreshTokens, createPgRevocations, createPgUsers } from './state.js'
+import { createPgAssertionReplay, createPgClients, createPgCounters, createPgRefreshTokens, createPgRevocations, createPgUsers } from './state.js'
 
 /**
  * The PostgreSQL store, for replicas behind a load balancer: keys and every piece of state in one database, which
@@ -24,6 +24,7 @@ export async function createPostgresStore(config: { databaseUrl: string; databas
     refreshTokens: createPgRefreshTokens(pool),
     revocations: createPgRevocations(pool),
     assertions: createPgAssertionReplay(pool),
+    counters: createPgCounters(pool),
     async purgeExpired(at) {
       return transaction(pool, async (client) => {
         let removed = 0
@@ -32,6 +33,7 @@ export async function createPostgresStore(config: { databaseUrl: string; databas
           ['DELETE FROM refresh_tokens WHERE expires_at <= $1', [at]],
           ['DELETE FROM revoked_jtis WHERE expires_at <= $1', [at]],
           ['DELETE FROM used_assertions WHERE expires_at <= $1', [at]],
+          ['DELETE FROM rate_counters WHERE reset_at <= $1', [at]],
         ] as const) removed += (await client.query(sql, [...values])).rowCount ?? 0
         return removed
       })

@@ -32,6 +32,14 @@ export const PG_MIGRATIONS: readonly { readonly version: number; readonly name: 
       CREATE INDEX used_assertions_expiry ON used_assertions (expires_at);
     `,
   },
+  {
+    version: 2,
+    name: 'rate counters (failed authentications, shared by every replica)',
+    sql: `
+      CREATE TABLE rate_counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, reset_at BIGINT NOT NULL);
+      CREATE INDEX rate_counters_reset ON rate_counters (reset_at);
+    `,
+  },
 ]
 
 /** Arbitrary constant naming keyturn's migration lock among the database's advisory locks. */

@@ -3,7 +3,8 @@ import { KeyturnError } from '../../errors.js'
 import { validateClient, type ClientRecord } from '../../clients/client.js'
 import { usernameKey } from '../../users/user.js'
 import { toFamily, toToken, toUser, type FamilyRow, type TokenRow, type UserRow } from '../rows.js'
-import type { AccessTokenRevocations, AssertionReplayStore, ClientStore, RefreshTokenStore, RotateOutcome, UserStore } from '../types.js'
+import { HIT_COUNTER_SQL } from '../counter-sql.js'
+import type { AccessTokenRevocations, AssertionReplayStore, CounterStore, ClientStore, RefreshTokenStore, RotateOutcome, UserStore } from '../types.js'
 import { transaction, unavailable } from './pool.js'
 
 const isUniqueViolation = (error: unknown): boolean => (error as { code?: string }).code === '23505'
@@ -142,6 +143,16 @@ export function createPgAssertionReplay(pool: pg.Pool): AssertionReplayStore {
         'INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING', [clientId, jti, expiresAt],
       ).catch(unavailable)
       return result.rowCount === 1
+    },
+  }
+}
+
+export function createPgCounters(pool: pg.Pool): CounterStore {
+  const sql = HIT_COUNTER_SQL((n) => `$${n}`)
+  return {
+    async hit(key, windowMs, now) {
+      const { rows } = await pool.query<{ count: number; reset_at: string }>(sql, [key, now + windowMs, now]).catch(unavailable)
+      return { count: rows[0]!.count, resetAt: Number(rows[0]!.reset_at) }
     },
   }
 }
