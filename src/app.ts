@@ -17,6 +17,9 @@ import { createAccessTokenInspector, type AccessTokenInspector } from './tokens/
 import { createClientAuthenticator, type ClientAuthenticator } from './clients/authenticate.js'
 import { createAssertionVerifier } from './clients/assertion.js'
 import { createJwksUriSource } from './clients/jwks-source.js'
+import { registerSecurityHeaders } from './http/security-headers.js'
+import { registerCors } from './http/cors.js'
+import { registerRateLimits } from './http/rate-limits.js'
 
 /** Everything the HTTP layer needs, built by server.ts (or test/helper.ts with an injected clock). */
 export interface AppDeps {
@@ -48,6 +51,9 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
   }) as unknown as FastifyInstance
 
   void app.register(cookie)
+  registerSecurityHeaders(app, deps.config.issuer)
+  registerCors(app, deps.config.corsOrigins)
+  registerRateLimits(app, { limits: deps.config.rateLimits, counters: deps.store.counters, now: deps.now })
   // Only form bodies: OAuth endpoints take application/x-www-form-urlencoded (RFC 6749 §3.2).
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {

@@ -75,6 +75,16 @@ export class TemporarilyUnavailable extends OAuthError {
   }
 }
 
+/**
+ * 429: a rate limit refused the request. RFC 6749 has no code for it; `temporarily_unavailable` tells a client
+ * to retry later, and `Retry-After` says when.
+ */
+export class RateLimited extends OAuthError {
+  constructor(description: string, retryAfterSeconds: number) {
+    super(ERROR.temporarilyUnavailable, 429, description, { 'retry-after': String(retryAfterSeconds) })
+  }
+}
+
 /** Internal error codes: callers switch on `code`, tests assert codes, never message text. */
 export type InternalErrorCode =
   | 'ERR_CONFIG'

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { Limit, RateLimits } from '../config.js'
+import { OAuthError, RateLimited } from '../errors.js'
+import { ERROR, GRANT, PATHS } from '../oauth.js'
+import type { CounterStore } from '../store/types.js'
+import type { FormBody } from '../form-body.js'
+import { windowStores } from './window-stores.js'
+
+/** The endpoints that authenticate clients: the only ones limited (JWKS, discovery and health stay open). */
+const LIMITED_ROUTES: ReadonlySet<string> = new Set([PATHS.token, PATHS.signOut, PATHS.introspect, PATHS.revoke])
+
+/** Failures from one address across all accounts may reach this multiple of the per-account budget. */
+export const IP_FAILURE_FACTOR = 5
+
+export type LimitScope = 'ip' | 'client' | 'auth_failure'
+
+export interface RateLimitDeps {
+  readonly limits: RateLimits
+  readonly counters: CounterStore
+  readonly now: () => number
+  /** Called once per refused request (for metrics). */
+  readonly onLimited?: (route: string, scope: LimitScope) => void
+}
+
+/** What `createRateLimit` returns (no allow list is used, so results always carry the count). */
+type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => Promise<{ remaining: number; ttlInSeconds: number; isExceeded: boolean }>
+
+interface Tracked {
+  clientId: string | undefined
+  username: string | undefined
+  error: string | undefined
+}
+
+const tracked = new WeakMap<FastifyRequest, Tracked>()
+
+/** Keys carry what a client chose (ids, usernames) only hashed: bounded length, and no usernames at rest. */
+function key(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('base64url').slice(0, 32)
+}
+
+/** The account a request claims, before anything is verified; only used to pick counters. */
+function claimed(request: FastifyRequest<{ Body: FormBody }>): Tracked {
+  const body = typeof request.body === 'object' && request.body !== null ? request.body : {}
+  const text = (name: string): string | undefined => (typeof body[name] === 'string' ? (body[name] as string).slice(0, 512) : undefined)
+  let clientId = text('client_id')
+  const authorization = request.headers.authorization
+  if (clientId === undefined && authorization !== undefined && /^basic /i.test(authorization)) {
+    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    if (colon > 0) clientId = decoded.slice(0, Math.min(colon, 512))
+  }
+  const username = request.routeOptions.url === PATHS.token && text('grant_type') === GRANT.password ? text('username')?.toLowerCase() : undefined
+  return { clientId, username, error: undefined }
+}
+
+/**
+ * Rate limits on the endpoints that authenticate clients, built on @fastify/rate-limit's limiters:
+ * - per client IP, every request, counted before the body is read (`KEYTURN_RATE_LIMIT_IP`);
+ * - per client, successful requests only, so nobody can spend another client's budget by naming it
+ *   (`KEYTURN_RATE_LIMIT_CLIENT`);
+ * - failed client and user authentications per IP and account, and per IP across accounts (×5), shared by every
+ *   process through the store, checked before the credentials are (`KEYTURN_RATE_LIMIT_AUTH_FAILURES`).
+ * A refused request is a 429 `temporarily_unavailable` with `Retry-After`.
+ */
+export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): void {
+  const { ip, client, authFailures } = deps.limits
+  if (!ip && !client && !authFailures) return
+  void app.register(rateLimit, { global: false, store: windowStores(deps.counters, deps.now) as never })
+
+  const address = (request: FastifyRequest): string => normalizeIP(request.ip)
+  const state = (request: FastifyRequest): Tracked => tracked.get(request) ?? { clientId: undefined, username: undefined, error: undefined }
+  // @fastify/rate-limit decorates the instance when it loads, after buildApp returns: build the limiters on first use.
+  let limiters: Record<'ip' | 'client' | 'ipFailures' | 'clientFailures' | 'userFailures', Limiter | undefined> | undefined
+  const make = (limit: Limit | undefined, keyOf: (request: FastifyRequest) => string, shared = false, factor = 1): Limiter | undefined =>
+    limit && (app.createRateLimit({
+      max: limit.max * factor, timeWindow: limit.windowMs, keyGenerator: keyOf, skipOnError: shared, ...({ shared } as object),
+    }) as Limiter)
+  const get = (): NonNullable<typeof limiters> => limiters ??= {
+    ip: make(ip, (request) => `ip:${address(request)}`),
+    client: make(client, (request) => `client:${key(state(request).clientId ?? '')}`),
+    ipFailures: make(authFailures, (request) => `fail:ip:${key(address(request))}`, true, IP_FAILURE_FACTOR),
+    clientFailures: make(authFailures, (request) => `fail:client:${key(address(request), state(request).clientId ?? '')}`, true),
+    userFailures: make(authFailures, (request) => `fail:user:${key(address(request), state(request).username ?? '')}`, true),
+  }
+
+  const refuse = (request: FastifyRequest, scope: LimitScope, result: { ttlInSeconds: number }, what: string): never => {
+    deps.onLimited?.(request.routeOptions.url ?? '', scope)
+    request.log.warn({ event: 'rate_limited', scope, route: request.routeOptions.url }, 'request refused by a rate limit')
+    throw new RateLimited(`${what}; retry in ${Math.max(1, result.ttlInSeconds)} s`, Math.max(1, result.ttlInSeconds))
+  }
+
+  app.addHook('onRequest', async (request) => {
+    const limiter = get().ip
+    if (!limiter || !LIMITED_ROUTES.has(request.routeOptions.url ?? '')) return
+    const result = await limiter(request)
+    if (result.isExceeded) refuse(request, 'ip', result, 'too many requests from this address')
+  })
+
+  app.addHook('preHandler', async (request) => {
+    if (!LIMITED_ROUTES.has(request.routeOptions.url ?? '')) return
+    const claim = claimed(request as FastifyRequest<{ Body: FormBody }>)
+    tracked.set(request, claim)
+    const { ipFailures, clientFailures, userFailures, client: perClient } = get()
+    // Peek only: a blocked account is refused before its credentials cost a hash, and before they can be guessed.
+    const checks: [Limiter | undefined, boolean][] = [[ipFailures, true], [clientFailures, claim.clientId !== undefined], [userFailures, claim.username !== undefined]]
+    for (const [limiter, applies] of checks) {
+      if (!limiter || !applies) continue
+      // A peek reports the events so far: at max, the budget is spent.
+      const result = await limiter(request, { increment: false })
+      if (result.remaining === 0) refuse(request, 'auth_failure', result, 'too many failed authentications')
+    }
+    if (perClient && claim.clientId !== undefined) {
+      const result = await perClient(request, { increment: false })
+      if (result.remaining === 0) refuse(request, 'client', result, 'this client has made too many requests')
+    }
+  })
+
+  app.addHook('onError', async (request, _reply, error) => {
+    const claim = tracked.get(request)
+    if (claim && error instanceof OAuthError) claim.error = error.error
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    const claim = tracked.get(request)
+    if (!claim) return
+    const { ipFailures, clientFailures, userFailures, client: perClient } = get()
+    const counts: (Limiter | undefined)[] = []
+    if (reply.statusCode < 300) counts.push(perClient)
+    // invalid_client: a bad client credential. invalid_grant on the password grant: a bad user credential.
+    if (claim.error === ERROR.invalidClient) counts.push(ipFailures, claim.clientId === undefined ? undefined : clientFailures)
+    if (claim.error === ERROR.invalidGrant && claim.username !== undefined) counts.push(ipFailures, userFailures)
+    for (const limiter of counts) {
+      await limiter?.(request).catch((error: unknown) => request.log.error({ err: error }, 'rate counter update failed'))
+    }
+  })
+}
