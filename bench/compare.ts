@@ -19,9 +19,14 @@ const rps = (report: Report, id: string): number | undefined => report.http.find
 const cpu = (report: Report, id: string): number | undefined => report.http.find((row) => row.id === id)?.best.cpuPerRequestUs
 const raw = (report: Report, alg: string): number | undefined => report.sign.find((row) => row.alg === alg)?.rate
 const over = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined || b === 0 ? undefined : a / b)
+const verifier = (report: Report, alg: string): number | undefined => {
+  const row = report.verify.find((v) => v.alg === alg)
+  return row ? row.verifier / row.raw : undefined
+}
 
 const rows: [string, (report: Report) => number | undefined, 'ratio' | 'rate' | 'us'][] = [
   ['client_credentials RS256 ÷ raw jose RS256 (all cores)', (r) => over(rps(r, 'keyturn.cc.RS256'), raw(r, 'RS256')), 'ratio'],
+  ['client_credentials RS256 ÷ minimal fastify + jose', (r) => over(rps(r, 'keyturn.cc.RS256'), rps(r, 'minimal.RS256')), 'ratio'],
   ['client_credentials RS256 ÷ node-oidc-provider', (r) => over(rps(r, 'keyturn.cc.RS256'), rps(r, 'oidc-provider.RS256')), 'ratio'],
   ['client_credentials ES256 ÷ minimal fastify + jose', (r) => over(rps(r, 'keyturn.cc.ES256'), rps(r, 'minimal.ES256')), 'ratio'],
   ['client_credentials ES256 ÷ node-oidc-provider', (r) => over(rps(r, 'keyturn.cc.ES256'), rps(r, 'oidc-provider.ES256')), 'ratio'],
@@ -29,7 +34,11 @@ const rows: [string, (report: Report) => number | undefined, 'ratio' | 'rate' | 
   ['JWKS 304 ÷ static fastify route (200)', (r) => over(rps(r, 'keyturn.jwks.304'), rps(r, 'static.jwks.200')), 'ratio'],
   ['/introspect ÷ client_credentials ES256', (r) => over(rps(r, 'keyturn.introspect'), rps(r, 'keyturn.cc.ES256')), 'ratio'],
   ['refresh_token ÷ client_credentials ES256', (r) => over(rps(r, 'keyturn.refresh'), rps(r, 'keyturn.cc.ES256')), 'ratio'],
+  ['verifier ÷ jwtVerify, RS256', (r) => verifier(r, 'RS256'), 'ratio'],
+  ['verifier ÷ jwtVerify, ES256', (r) => verifier(r, 'ES256'), 'ratio'],
+  ['client_credentials RS256, server CPU µs per request', (r) => cpu(r, 'keyturn.cc.RS256'), 'us'],
   ['client_credentials ES256, server CPU µs per request', (r) => cpu(r, 'keyturn.cc.ES256'), 'us'],
+  ['minimal fastify + jose ES256, server CPU µs per request', (r) => cpu(r, 'minimal.ES256'), 'us'],
   ['JWKS 200, server CPU µs per request', (r) => cpu(r, 'keyturn.jwks.200'), 'us'],
   ['/introspect, server CPU µs per request', (r) => cpu(r, 'keyturn.introspect'), 'us'],
   ['refresh_token, server CPU µs per request', (r) => cpu(r, 'keyturn.refresh'), 'us'],

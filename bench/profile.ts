@@ -50,15 +50,23 @@ for (const [id, us] of self) {
   functions.set(key, (functions.get(key) ?? 0) + us)
   places.set(where, (places.get(where) ?? 0) + us)
 }
+// `| head` closing the pipe early is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
 const top = Number(values.top)
+const idle = [...self].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((sum, [, us]) => sum + us, 0)
+// A server's profile spans its whole life, idle stretches included (start-up, other targets' runs): shares are of
+// the busy time. V8 samples the main thread only, by wall clock: signing and hashing on the libuv pool do not show.
+const busy = total - idle
 const show = (title: string, map: Map<string, number>): void => {
-  process.stdout.write(`\n${title}\n`)
-  for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    process.stdout.write(`${((us / total) * 100).toFixed(1).padStart(5)} %  ${key}\n`)
+  process.stdout.write(`\n${title} (share of busy time)\n`)
+  for (const [key, us] of [...map].filter(([key]) => !key.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    process.stdout.write(`${((us / busy) * 100).toFixed(1).padStart(5)} %  ${key}\n`)
   }
 }
-const idle = [...self].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((sum, [, us]) => sum + us, 0)
-process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled, ${((total - idle) / 1e6).toFixed(1)} s busy\n`)
+process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy\n`)
 show('self time by function', functions)
 show('self time by package or file', places)
 
@@ -78,7 +86,6 @@ if (values.inclusive) {
       }
     }
   }
-  const busy = total - idle
   process.stdout.write('\ninclusive time (share of busy time)\n')
   for (const [name, us] of [...inclusive].sort((a, b) => b[1] - a[1])) {
     process.stdout.write(`${((us / busy) * 100).toFixed(1).padStart(5)} %  ${name}\n`)

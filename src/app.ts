@@ -1,9 +1,10 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import type { Config } from './config.js'
 import { OAuthError, InvalidRequest, KeyturnError, TemporarilyUnavailable } from './errors.js'
 import { ERROR, FORM_CONTENT_TYPE, PATHS } from './oauth.js'
-import { parseForm } from './form-body.js'
+import { checkFormHeaders, parseForm } from './form-body.js'
+import { HTTP_LIMITS, serverLimitOptions, type HttpLimits } from './http/limits.js'
 import type { KeyRing } from './keys/key-ring.js'
 import type { Store } from './store/types.js'
 import type { AccessTokenIssuer } from './tokens/access-token.js'
@@ -18,8 +19,14 @@ import { createClientAuthenticator, type ClientAuthenticator } from './clients/a
 import { createAssertionVerifier } from './clients/assertion.js'
 import { createJwksUriSource } from './clients/jwks-source.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
+import { registerDrain } from './http/drain.js'
 import { registerCors } from './http/cors.js'
 import { registerRateLimits } from './http/rate-limits.js'
+import { rotationPolicy } from './keys/rotation.js'
+import { createMetrics, type Metrics } from './metrics/metrics.js'
+import { observeRequests } from './metrics/http.js'
+import { metricsRoute } from './routes/metrics.js'
+import { openapiRoute, registerOpenApi } from './openapi.js'
 
 /** Everything the HTTP layer needs, built by server.ts (or test/helper.ts with an injected clock). */
 export interface AppDeps {
@@ -30,34 +37,49 @@ export interface AppDeps {
   /** Key of the keyed hash that client secrets are stored as. */
   readonly clientSecretKey: Uint8Array
   readonly now: () => number
+  /** The app's metrics when KEYTURN_METRICS is on; built here if not given (server.ts gives a cluster worker's). */
+  readonly metrics?: Metrics
 }
 
 /** Built once per app, shared by the routes: they hold caches (imported keys, clients' fetched JWK sets). */
 export interface RouteServices {
   readonly authenticate: ClientAuthenticator
   readonly inspect: AccessTokenInspector
+  /** Undefined when KEYTURN_METRICS=off. */
+  readonly metrics: Metrics | undefined
 }
 
-const BODY_LIMIT = 64 * 1024
-
-/** Builds the issuer's fastify instance; never listens. */
-export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'loggerInstance' | 'logger'> = {}): FastifyInstance {
+/** Builds the issuer's fastify instance; never listens. `limits` (src/http/limits.ts) apply once it does. */
+export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'loggerInstance' | 'logger'> = {}, limits: HttpLimits = HTTP_LIMITS): FastifyInstance {
   const app = Fastify({
     ...options,
-    bodyLimit: BODY_LIMIT,
+    ...serverLimitOptions(limits),
+    bodyLimit: limits.bodyBytes,
     trustProxy: deps.config.trustProxy,
     requestIdHeader: false,
     return503OnClosing: true,
+    // A path that is not valid percent-encoding never reaches routing or the error handler.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).code(400).header('cache-control', 'no-store').send(new InvalidRequest(error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding' : error.message).toJSON())
+    },
   }) as unknown as FastifyInstance
 
+  // A registry per app, never prom-client's global one: tests build many apps in one process.
+  const metrics = deps.config.metrics ? deps.metrics ?? createMetrics({ keys: deps.keys, policy: rotationPolicy(deps.config), now: deps.now }) : undefined
+  if (metrics) observeRequests(app, metrics)
   void app.register(cookie)
   registerSecurityHeaders(app, deps.config.issuer)
+  registerDrain(app)
   registerCors(app, deps.config.corsOrigins)
-  registerRateLimits(app, { limits: deps.config.rateLimits, counters: deps.store.counters, now: deps.now })
+  registerRateLimits(app, {
+    limits: deps.config.rateLimits, counters: deps.store.counters, now: deps.now,
+    onLimited: metrics && ((route, scope) => metrics.rateLimited.inc({ route, scope })),
+  })
   // Only form bodies: OAuth endpoints take application/x-www-form-urlencoded (RFC 6749 §3.2).
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
+  app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: limits.bodyBytes }, (request, body, done) => {
     try {
+      checkFormHeaders(request.headers['content-type'], request.headers['content-encoding'])
       done(null, parseForm(body as string))
     } catch (error) {
       done(error as Error, undefined)
@@ -75,7 +97,8 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {
       // Fastify's own client errors: unsupported media type, body too large, malformed body or header.
-      const description = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `Content-Type must be ${FORM_CONTENT_TYPE}` : error.message
+      const description = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `Content-Type must be ${FORM_CONTENT_TYPE}`
+        : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the request body exceeds ${limits.bodyBytes} bytes` : error.message
       const wire = new InvalidRequest(description)
       return reply.code(status === 415 ? 400 : status).header('cache-control', 'no-store').send(wire.toJSON())
     }
@@ -91,12 +114,20 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
     issuer: deps.config.issuer, tokenEndpoint: `${deps.config.issuer}${PATHS.token}`, now: deps.now, clockSkewMs: deps.config.clockSkewMs,
     replay: deps.store.assertions, jwksUris: createJwksUriSource({ now: deps.now, log: app.log.child({ component: 'client-jwks' }) }),
   })
-  const services: RouteServices = { inspect, authenticate: createClientAuthenticator({ clients: deps.store.clients, secretKey: deps.clientSecretKey, verifyAssertion }) }
-  tokenRoute(app, deps, services)
-  introspectRoute(app, deps, services)
-  revokeRoutes(app, deps, services)
-  jwksRoute(app, deps)
-  discoveryRoutes(app, deps)
-  healthRoutes(app, deps)
+  const services: RouteServices = { inspect, metrics, authenticate: createClientAuthenticator({ clients: deps.store.clients, secretKey: deps.clientSecretKey, verifyAssertion }) }
+  registerOpenApi(app, deps.config)
+  // Routes are declared once the plugins registered above have loaded: an onRoute hook (the OpenAPI document's)
+  // only sees routes declared after it is in place. A declaration error rejects ready().
+  app.after(async (error) => {
+    if (error) throw error
+    tokenRoute(app, deps, services)
+    introspectRoute(app, deps, services)
+    revokeRoutes(app, deps, services)
+    jwksRoute(app, deps)
+    discoveryRoutes(app, deps)
+    healthRoutes(app, deps)
+    metricsRoute(app, deps, services)
+    openapiRoute(app)
+  })
   return app
 }

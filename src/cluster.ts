@@ -4,6 +4,7 @@ import type { Config } from './config.js'
 import type { Runtime } from './runtime.js'
 import type { KeyRing } from './keys/key-ring.js'
 import { startRotationJob } from './jobs/rotation-job.js'
+import { serveClusterMetrics } from './metrics/cluster.js'
 
 /** Sent by the primary when the rotation job changed the key set, so workers sign with it at once. */
 export const KEYS_CHANGED = 'keyturn:keys-changed'
@@ -80,6 +81,7 @@ export async function runPrimary(config: Config, runtime: Runtime, keys: KeyRing
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))
 
+  if (config.metrics) serveClusterMetrics(log.child({ component: 'metrics' }))
   const listening = Array.from({ length: config.workers }, () => new Promise<void>((resolve) => fork().once('listening', () => resolve())))
   await Promise.all(listening)
   started = true

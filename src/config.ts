@@ -47,9 +47,15 @@ export interface Config {
   readonly trustProxy: boolean
   /** Processes serving HTTP (node:cluster, KEYTURN_WORKERS); 1 serves from the one process. */
   readonly workers: number
+  /** How long SIGTERM waits for in-flight requests and a running rotation before the process exits anyway. */
+  readonly shutdownGraceMs: number
   readonly rateLimits: RateLimits
   /** Browser origins allowed to call /token, /token/sign-out and /revoke cross-origin (CORS). */
   readonly corsOrigins: readonly string[]
+  /** Serve GET /metrics (KEYTURN_METRICS=on|off, default on). */
+  readonly metrics: boolean
+  /** When set, /metrics requires `Authorization: Bearer <it>` (KEYTURN_METRICS_TOKEN, at least 32 characters). */
+  readonly metricsToken: string | undefined
 }
 
 /** `max` events per `windowMs` (a fixed window). */
@@ -132,7 +138,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('KEYTURN_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
   const trustProxy = boolean(env, 'KEYTURN_TRUST_PROXY', false)
   const workers = integer(env, 'KEYTURN_WORKERS', 1, 1, 64)
+  const metrics = onOff(env, 'KEYTURN_METRICS', true)
+  const metricsToken = env.KEYTURN_METRICS_TOKEN
+  // Never echo the value: it is a secret.
+  if (metricsToken !== undefined && (metricsToken.length < 32 || !/^[\x21-\x7e]+$/.test(metricsToken))) {
+    throw new ConfigError('KEYTURN_METRICS_TOKEN', 'must be at least 32 printable characters without spaces (e.g. `openssl rand -hex 32`)')
+  }
   const passwordHashCost = integer(env, 'KEYTURN_PASSWORD_HASH_COST', PASSWORD_HASH_PARAMS.log2N, MIN_PASSWORD_HASH_COST, MAX_PASSWORD_HASH_COST)
+  const shutdownGraceMs = duration(env, 'KEYTURN_SHUTDOWN_GRACE', '10s', 1000, 10 * 60_000)
   const rateLimits: RateLimits = Object.freeze({
     ip: limit(env, 'KEYTURN_RATE_LIMIT_IP', '1000/10s'),
     client: limit(env, 'KEYTURN_RATE_LIMIT_CLIENT', '1000/10s'),
@@ -146,7 +159,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     production, port, host, issuer, keysDir, dataDir, databaseUrl, databasePoolSize, clientsFile, signingAlgs: Object.freeze(signingAlgs), defaultAlg: defaultAlgText,
     rotationIntervalMs, propagationMs, jwksMaxAgeMs, accessTokenTtlMs, refreshTokenTtlMs, refreshTokenIdleMs, clockSkewMs, rotationCheck, keysReloadMs,
     keyEncryptionSecret, defaultAudience: env.KEYTURN_DEFAULT_AUDIENCE ?? issuer, logLevel, trustProxy, passwordHashCost, workers,
-    rateLimits, corsOrigins: Object.freeze(corsOrigins),
+    rateLimits, corsOrigins: Object.freeze(corsOrigins), shutdownGraceMs, metrics, metricsToken,
   })
 }
 
@@ -222,6 +235,14 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes'].includes(value.toLowerCase())) return true
   if (['0', 'false', 'no'].includes(value.toLowerCase())) return false
   throw new ConfigError(name, `must be true or false, got "${value}"`)
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const value = env[name]
+  if (value === undefined) return fallback
+  if (['on', '1', 'true', 'yes'].includes(value.toLowerCase())) return true
+  if (['off', '0', 'false', 'no'].includes(value.toLowerCase())) return false
+  throw new ConfigError(name, `must be on or off, got "${value}"`)
 }
 
 function duration(env: Env, name: string, fallback: string, minMs: number, maxMs = Number.MAX_SAFE_INTEGER): number {

@@ -6,6 +6,10 @@ export type FormBody = Readonly<Record<string, string | readonly string[]>>
 /** Parameters a request may repeat: RFC 8707 `resource`, RFC 8693 `audience`. */
 const REPEATABLE = new Set(['resource', 'audience'])
 const MAX_PARAMS = 64
+/** A `%` not followed by two hex digits: WHATWG parsing would keep it literally, silently changing a secret or token. */
+const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/
+/** RFC 6749 Appendix A: no parameter allows C0 controls (but tab, in passwords) or DEL; NUL also breaks PostgreSQL text. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
 
 /**
  * Parses a form body strictly: RFC 6749 §3.2 forbids repeating a parameter, so a repeat is `invalid_request`
@@ -13,6 +17,10 @@ const MAX_PARAMS = 64
  */
 export function parseForm(text: string): FormBody {
   if (!isWellFormedUtf8(text)) throw new InvalidRequest('request body is not valid UTF-8')
+  if (BAD_PERCENT.test(text)) {
+    const pair = text.split('&').find((candidate) => BAD_PERCENT.test(candidate)) ?? ''
+    throw new InvalidRequest(`parameter ${JSON.stringify(pair.split('=')[0]!.slice(0, 40))} has malformed percent-encoding`)
+  }
   const body: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>
   let count = 0
   for (const [name, value] of new URLSearchParams(text)) {
@@ -21,12 +29,29 @@ export function parseForm(text: string): FormBody {
     if (!isWellFormedUtf8(name) || !isWellFormedUtf8(value) || value.includes('\uFFFD')) {
       throw new InvalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} is not valid UTF-8`)
     }
+    if (CONTROL.test(name) || CONTROL.test(value)) {
+      throw new InvalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} contains a control character`)
+    }
     const existing = body[name]
     if (existing === undefined) body[name] = REPEATABLE.has(name) ? [value] : value
     else if (Array.isArray(existing)) existing.push(value)
     else throw new InvalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} is repeated`)
   }
   return body
+}
+
+/**
+ * Request-level checks of a form body, before it is parsed: RFC 6749 Appendix B forms are UTF-8, and a compressed
+ * body would otherwise be read as garbage parameters.
+ */
+export function checkFormHeaders(contentType: string | undefined, contentEncoding: string | undefined): void {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType ?? '')?.[1]
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new InvalidRequest(`form bodies must be UTF-8, not charset ${JSON.stringify(charset.slice(0, 40))}`)
+  }
+  if (contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== 'identity') {
+    throw new InvalidRequest('Content-Encoding is not supported: send the form uncompressed')
+  }
 }
 
 function isWellFormedUtf8(text: string): boolean {

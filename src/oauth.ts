@@ -71,4 +71,7 @@ export const PATHS = {
   oauthMetadata: '/.well-known/oauth-authorization-server',
   healthz: '/healthz',
   readyz: '/readyz',
+  metrics: '/metrics',
+  /** The OpenAPI description of every endpoint (src/openapi.ts). */
+  openapi: '/openapi.json',
 } as const

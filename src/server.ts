@@ -11,8 +11,9 @@ import { createKeyRing } from './keys/key-ring.js'
 import { createAccessTokenIssuer } from './tokens/access-token.js'
 import { startRotationJob, type RotationJob } from './jobs/rotation-job.js'
 import { onKeysChanged, runPrimary } from './cluster.js'
+import { createMetrics } from './metrics/metrics.js'
+import { answerMetricsCollection, askPrimaryForMetrics } from './metrics/cluster.js'
 
-const SHUTDOWN_GRACE_MS = 10_000
 /** jose's createRemoteJWKSet keeps a JWKS this long by default, whatever Cache-Control says. */
 const JOSE_DEFAULT_CACHE_MS = 600_000
 
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     reloadMs: config.keysReloadMs, now, log: log.child({ component: 'key-ring' }),
   })
   await keys.refresh()
-  if (!worker && config.workers > 1) return runPrimary(config, runtime, keys, log, now, SHUTDOWN_GRACE_MS)
+  if (!worker && config.workers > 1) return runPrimary(config, runtime, keys, log, now, config.shutdownGraceMs)
   keys.start()
   let job: RotationJob | undefined
   if (worker) {
@@ -51,9 +52,12 @@ async function main(): Promise<void> {
   }
   // buildApp hands its options to Fastify: one access line per request (src/access-log.ts) instead of fastify's two.
   const appOptions: Parameters<typeof buildApp>[1] & Pick<FastifyServerOptions, 'logController'> = { loggerInstance: log, logController: new AccessLog() }
+  // A worker's /metrics answers for the whole cluster, merged by the primary (src/metrics/cluster.ts).
+  const metrics = config.metrics && worker ? createMetrics({ keys, policy: runtime.policy, now, scrape: askPrimaryForMetrics() }) : undefined
+  if (metrics) answerMetricsCollection(metrics.registry)
   const app = buildApp({
     config, store: runtime.store, keys, clientSecretKey: runtime.clientSecretKey,
-    issueAccessToken: createAccessTokenIssuer({ issuer: config.issuer, keys, now }), now,
+    issueAccessToken: createAccessTokenIssuer({ issuer: config.issuer, keys, now }), now, metrics,
   }, appOptions)
   await app.listen({ port: config.port, host: config.host })
   log.info({ issuer: config.issuer, algs: config.signingAlgs, keySetVersion: keys.current().version }, 'keyturn ready')
@@ -66,13 +70,15 @@ async function main(): Promise<void> {
     const force = setTimeout(() => {
       log.error('graceful shutdown timed out')
       process.exit(1)
-    }, SHUTDOWN_GRACE_MS)
+    }, config.shutdownGraceMs)
     force.unref()
     void (async () => {
-      await job?.stop()
+      // Stop accepting at once (keep-alive requests get 503 + Connection: close) while in-flight requests finish
+      // and a running rotation tick completes: a key-set write is one compare-and-swap, never left half done.
+      await Promise.all([app.close(), job?.stop()])
       keys.stop()
-      await app.close()
       await runtime.store.close()
+      log.info('shut down cleanly')
       process.exit(0)
     })()
   }

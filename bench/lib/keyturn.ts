@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, runNode, startService, type Service } from './proc.js'
+import { freePort, runNode, sleep, startService, type Service } from './proc.js'
 
 /** Repository root, from this file's compiled place (dist/bench/lib/keyturn.js). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -12,6 +12,16 @@ const ADMIN = join(ROOT, 'dist/scripts/admin.js')
 
 export const AUDIENCE = 'https://api.example.com'
 export const SCOPE = 'orders:read'
+
+/**
+ * The rate limiter stays on (counting is part of every request's cost) but far above any load this bench makes:
+ * all of its requests come from one IP and a few clients, which the defaults would throttle within a second.
+ * Failed authentications keep the default limit: the bench makes none.
+ */
+export const RATE_LIMITS = {
+  KEYTURN_RATE_LIMIT_IP: '100000000/1s',
+  KEYTURN_RATE_LIMIT_CLIENT: '100000000/1s',
+} as const
 
 export interface Credentials {
   readonly id: string
@@ -32,17 +42,17 @@ export interface KeyturnState {
 }
 
 /**
- * A fresh temp dir with keys/ and data/, a key-encryption secret, four clients and one user, made with the admin
- * command exactly as an operator would. Secrets stay in memory; nothing here prints them.
+ * In `dir` (a fresh temp dir, see {@link makeTempDir}): keys/ and data/, a key-encryption secret, four clients and
+ * one user, made with the admin command exactly as an operator would. Secrets stay in memory; nothing here prints them.
  */
-export async function prepareKeyturn(): Promise<KeyturnState> {
-  const dir = await mkdtemp(join(tmpdir(), 'keyturn-bench-'))
+export async function prepareKeyturn(dir: string): Promise<KeyturnState> {
   const env = {
     KEYTURN_KEYS_DIR: join(dir, 'keys'),
     KEYTURN_DATA_DIR: join(dir, 'data'),
     KEYTURN_KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
     KEYTURN_LOG_LEVEL: 'info',
     KEYTURN_HOST: '127.0.0.1',
+    ...RATE_LIMITS,
   }
   const admin = async (args: string[], input = ''): Promise<Record<string, unknown>> =>
     JSON.parse(await runNode(ADMIN, [...args, '--json'], env, dir, input)) as Record<string, unknown>
@@ -61,6 +71,8 @@ export async function prepareKeyturn(): Promise<KeyturnState> {
   return { dir, env, rs256, es256, app, resourceServer, user }
 }
 
+export const makeTempDir = (): Promise<string> => mkdtemp(join(tmpdir(), 'keyturn-bench-'))
+
 /** Starts `node dist/src/server.js` on a free port with the shared state; the audit log goes to `logFile`. */
 export async function startKeyturn(state: KeyturnState, options: { workers: number; logFile: string; nodeArgs?: readonly string[] }): Promise<Service> {
   const port = await freePort()
@@ -75,6 +87,28 @@ export async function startKeyturn(state: KeyturnState, options: { workers: numb
     readyPath: '/readyz',
     logFile: options.logFile,
   })
+}
+
+/**
+ * Throws unless keyturn's log (the file its stdout goes to) holds the `token.issued` audit line of `jti`: the
+ * figures are only those of the real thing if the audit log is on. Reads the last 256 KiB; prints nothing of it.
+ */
+export async function checkAuditLine(logFile: string, jti: string): Promise<void> {
+  const needle = `"jti":"${jti}"`
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const handle = await open(logFile, 'r')
+    try {
+      const { size } = await handle.stat()
+      const length = Math.min(size, 256 * 1024)
+      const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length)
+      const lines = buffer.toString('utf8').split('\n').filter((line) => line.includes(needle))
+      if (lines.some((line) => line.includes('"event":"token.issued"'))) return
+    } finally {
+      await handle.close()
+    }
+    await sleep(50)
+  }
+  throw new Error(`no token.issued audit line in ${logFile} for the pre-flight token: is the audit log off?`)
 }
 
 /** `Authorization: Basic …` for client_secret_basic (RFC 6749 §2.3.1: each part form-encoded first). */

@@ -16,6 +16,7 @@ export interface LoadSpec {
 
 /** What one measured run found. Rates are per second; latencies in ms; CPU in cores (1 = one core busy). */
 export interface LoadResult {
+  readonly connections: number
   readonly rps: number
   readonly requests: number
   readonly p50: number
@@ -46,7 +47,7 @@ export interface LoadResult {
  * earlier run (autocannon stops sending, the server keeps working — a backlog of password hashes takes seconds)
  * must not be billed to the next one.
  */
-export async function waitIdle(pids: readonly number[], maxMs = 60_000): Promise<void> {
+export async function waitIdle(pids: readonly number[], maxMs = 20_000): Promise<void> {
   const deadline = Date.now() + maxMs
   for (;;) {
     const cpu0 = cpuSeconds(pids)
@@ -81,6 +82,7 @@ export async function runLoad(spec: LoadSpec, options: { connections: number; du
   const unexpected = Object.entries(statuses).filter(([code]) => !expect.has(Number(code))).reduce((sum, [, count]) => sum + count, 0)
   const requests = Object.values(statuses).reduce((sum, count) => sum + count, 0)
   return {
+    connections: options.connections,
     rps: requests / result.duration,
     requests,
     p50: result.latency.p50,

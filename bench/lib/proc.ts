@@ -27,11 +27,82 @@ export function freePort(): Promise<number> {
   })
 }
 
+/**
+ * Every child process this bench has started and not yet seen exit, so that an interrupted or failed run can stop
+ * them all (see {@link stopAll}); a cluster primary's workers exit with it (node:cluster ends a worker whose primary
+ * is gone) and are also killed by pid if they linger.
+ */
+const live = new Set<ChildProcess>()
+
+function track(child: ChildProcess): void {
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+}
+
+/**
+ * Stops every child still running: SIGTERM (keyturn and the baselines shut down gracefully, which also writes a
+ * --cpu-prof profile), then SIGKILL to the whole tree of any that is still there after `graceMs`.
+ */
+export async function stopAll(graceMs = 5000): Promise<void> {
+  const children = [...live]
+  const trees = new Map(children.map((child) => [child, child.pid === undefined ? [] : identify(processTree(child.pid))]))
+  await Promise.all(children.map(async (child) => {
+    const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => killTree(trees.get(child) ?? []), graceMs)
+    await exited
+    clearTimeout(timer)
+  }))
+  // Cluster workers that outlived their primary (they should not) go too.
+  for (const ids of trees.values()) killTree(ids)
+}
+
+/** Last resort on `process.exit`: SIGKILL, synchronously, every child still running and its descendants. */
+export function killAllNow(): void {
+  for (const child of live) if (child.pid !== undefined) killTree(identify(processTree(child.pid)))
+}
+
+/** A process as seen at one moment: its pid and start time, so a pid the kernel has since reused is never signalled. */
+interface ProcessId {
+  readonly pid: number
+  readonly start: string
+}
+
+function identify(pids: readonly number[]): ProcessId[] {
+  return pids.flatMap((pid) => {
+    const start = startTime(pid)
+    return start === undefined ? [] : [{ pid, start }]
+  })
+}
+
+function startTime(pid: number): string | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+/** SIGKILLs each process of `ids` that is still the same process. */
+function killTree(ids: readonly ProcessId[]): void {
+  for (const { pid, start } of ids) {
+    if (startTime(pid) !== start) continue
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** A process this bench started: its pid (the root of a process tree in cluster mode) and how to stop it. */
 export interface Service {
   readonly name: string
   readonly url: string
   readonly pid: number
+  /** Where its stdout goes, if anywhere (keyturn: the pino log, audit lines included). */
+  readonly logFile?: string
   stderr(): string
   stop(): Promise<void>
 }
@@ -52,15 +123,18 @@ export interface SpawnOptions {
 
 /**
  * Spawns `node script` with only PATH plus `env` (nothing of the caller's shell leaks in) and waits until
- * `readyPath` answers 200. stdout goes to a file or nowhere, never the terminal.
+ * `readyPath` answers 200. stdout goes to a file or nowhere, never the terminal. The server stops itself if the
+ * bench dies (orphan-guard.ts).
  */
 export async function startService(options: SpawnOptions, readyTimeoutMs = 30_000): Promise<Service> {
   const out = options.logFile === undefined ? 'ignore' : openSync(options.logFile, 'a')
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
+  const guard = ['--import', new URL('./orphan-guard.js', import.meta.url).href]
+  const child: ChildProcess = spawn(process.execPath, [...guard, ...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...options.env },
     stdio: ['ignore', out, 'pipe'],
   })
+  track(child)
   if (typeof out === 'number') closeSync(out)
   const errors: Buffer[] = []
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -74,10 +148,13 @@ export async function startService(options: SpawnOptions, readyTimeoutMs = 30_00
   const stderr = (): string => Buffer.concat(errors).toString('utf8')
   const stop = async (): Promise<void> => {
     if (exited) return
+    const tree = child.pid === undefined ? [] : identify(processTree(child.pid))
     child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 12_000)
+    // keyturn allows itself 10 s to drain; after that, the whole tree (a cluster's workers too).
+    const timer = setTimeout(() => killTree(tree), 12_000)
     await exit
     clearTimeout(timer)
+    killTree(tree)
   }
   const deadline = Date.now() + readyTimeoutMs
   for (;;) {
@@ -90,7 +167,7 @@ export async function startService(options: SpawnOptions, readyTimeoutMs = 30_00
     }
     await sleep(50)
   }
-  return { name: options.name, url: options.url, pid: child.pid ?? -1, stderr, stop }
+  return { name: options.name, url: options.url, pid: child.pid ?? -1, ...(options.logFile === undefined ? {} : { logFile: options.logFile }), stderr, stop }
 }
 
 /** Runs `node script args` to completion with `input` on stdin; rejects on a non-zero exit. Returns stdout. */
@@ -99,6 +176,7 @@ export function runNode(script: string, args: readonly string[], env: Readonly<R
     const child = spawn(process.execPath, [script, ...args], {
       cwd, env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...env }, stdio: ['pipe', 'pipe', 'pipe'],
     })
+    track(child)
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk))

@@ -14,6 +14,8 @@ export interface Meta {
   readonly versions: Readonly<Record<string, string>>
   /** CPU (cores) used by other processes on the host just before the bench started. */
   readonly foreignCpuAtStart: number
+  /** Seconds spent waiting for other processes on the host to go quiet. */
+  readonly quietWaitS: number
   readonly wallS: number
 }
 
@@ -71,17 +73,18 @@ export function markdown(report: Report): string {
   if (foreign.length > 0) {
     lines.push(`- Other processes on the host used ${n(meta.foreignCpuAtStart, 2)} cores at start and ${n(Math.max(...foreign), 2)} at most during a reported run (0 is a quiet host).`)
   }
-  lines.push(`- Wall time: ${n(meta.wallS)} s.`, '')
+  lines.push(`- Wall time: ${n(meta.wallS)} s${meta.quietWaitS > 0 ? `, of which ${n(meta.quietWaitS)} s waiting for the host to go quiet` : ''}.`)
+  lines.push('- Each ratio divides keyturn\'s figure by a baseline\'s measured in the same run, under the same load generator on the same cores; req/s is the best of the rounds.', '')
 
-  lines.push('| scenario | server | req/s | vs baselines (same run) | p50 ms | p99 ms | errors | server CPU (cores) | CPU µs/req | peak RSS MB |')
-  lines.push('| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+  lines.push('| scenario | server | req/s | vs baselines (same run) | p50 ms | p99 ms | errors | server CPU (cores) | CPU µs/req | peak RSS MB | autocannon CPU (cores) |')
+  lines.push('| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const row of report.http) {
     const b = row.best
     const errors = row.rounds.reduce((sum, round) => sum + round.errors, 0)
     const mark = b.foreignCpu > DISTURBED ? ' †' : ''
-    lines.push(`| ${row.group} | ${row.subject}${mark} | ${n(b.rps)} | ${ratios(report, row)} | ${ms(b.p50)} | ${ms(b.p99)} | ${errors} | ${n(b.serverCpu, 2)} | ${n(b.cpuPerRequestUs)} | ${n(b.peakRssMB)} |`)
+    lines.push(`| ${row.group} | ${row.subject}${mark} | ${n(b.rps)} | ${ratios(report, row)} | ${ms(b.p50)} | ${ms(b.p99)} | ${errors} | ${n(b.serverCpu, 2)} | ${n(b.cpuPerRequestUs)} | ${n(b.peakRssMB)} | ${n(b.loadGeneratorCpu, 2)} |`)
   }
-  if (report.http.some((row) => row.best.foreignCpu > DISTURBED)) {
+  if (report.http.some((row) => row.best.foreignCpu > DISTURBED) || report.verify.some((v) => v.foreignCpu > DISTURBED)) {
     lines.push('', `† other processes on the host used more than ${DISTURBED} cores during this run: treat its figures with suspicion.`)
   }
   lines.push('')
@@ -91,7 +94,7 @@ export function markdown(report: Report): string {
     for (const s of report.sign) lines.push(`| jose raw signing ${s.alg}, ${s.threads} worker threads × ${s.inFlight} in flight | ${n(s.rate)} | — | ${n(s.cpu, 2)} |`)
     for (const v of report.verify) {
       lines.push(`| jose jwtVerify ${v.alg}, imported key, ${v.inFlight} in flight | ${n(v.raw)} | — | |`)
-      lines.push(`| keyturn verifier ${v.alg} (createVerifier().verify) | ${n(v.verifier)} | ${(v.verifier / v.raw).toFixed(2)}× jwtVerify | |`)
+      lines.push(`| keyturn verifier ${v.alg} (createVerifier().verify)${v.foreignCpu > DISTURBED ? ' †' : ''} | ${n(v.verifier)} | ${(v.verifier / v.raw).toFixed(2)}× jwtVerify | |`)
     }
     if (report.scrypt) lines.push(`| scrypt verify, cost ${report.scrypt.cost} (verifyPassword), ${report.scrypt.inFlight} in flight | ${n(report.scrypt.rate, 1)} | — | |`)
     lines.push('')

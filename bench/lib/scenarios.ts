@@ -2,7 +2,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose'
 import type { Request } from 'autocannon'
 import type { LoadSpec } from './load.js'
 import type { Service } from './proc.js'
-import { AUDIENCE, basic, FORM, postForm, SCOPE, type Credentials, type KeyturnState } from './keyturn.js'
+import { AUDIENCE, basic, checkAuditLine, FORM, postForm, SCOPE, type Credentials, type KeyturnState } from './keyturn.js'
 
 /** One thing loaded in a comparison: a server, the request it gets, and a check of one real answer first. */
 export interface Target {
@@ -14,6 +14,10 @@ export interface Target {
   preflight(): Promise<void>
   /** Runs before every load of this target (warm-up and measured). */
   prepare?(connections: number): Promise<void>
+  /** Overrides --connections (the password grant: as many as hashes can run at once). */
+  readonly connections?: number
+  /** Overrides --duration (the password grant: a few hashes a second need longer runs for a p99). */
+  readonly durationS?: number
 }
 
 const TOKEN_PATH = '/token'
@@ -42,9 +46,19 @@ function tokenTarget(id: string, subject: string, service: Service, path: string
   }
 }
 
-/** keyturn's client_credentials with client_secret_basic: the real thing, audit log on. */
+/** keyturn's client_credentials with client_secret_basic: the real thing, audit log on (the pre-flight checks its line). */
 export function keyturnClientCredentials(id: string, subject: string, service: Service, client: Credentials, alg: string): Target {
-  return tokenTarget(id, subject, service, TOKEN_PATH, { grant_type: 'client_credentials', scope: SCOPE }, alg, basic(client))
+  const form = { grant_type: 'client_credentials', scope: SCOPE }
+  const authorization = basic(client)
+  return {
+    ...tokenTarget(id, subject, service, TOKEN_PATH, form, alg, authorization),
+    async preflight() {
+      const { status, body } = await postForm(`${service.url}${TOKEN_PATH}`, form, authorization)
+      checkTokenResponse(subject, status, body, alg)
+      if (service.logFile === undefined) throw new Error(`${subject}: no log file to find the audit line in`)
+      await checkAuditLine(service.logFile, String(decodeJwt(body.access_token as string).jti))
+    },
+  }
 }
 
 export function minimalToken(service: Service, alg: 'RS256' | 'ES256'): Target {
@@ -91,9 +105,19 @@ function passwordForm(state: KeyturnState): Record<string, string> {
   return { grant_type: 'password', username: state.user.username, password: state.user.password, scope: SCOPE }
 }
 
+/**
+ * Concurrent password sign-ins: node's scrypt runs on the libuv pool, 4 threads unless UV_THREADPOOL_SIZE says
+ * otherwise, so more connections than that only queue (at 50, the p50 was 3 s of waiting, not hashing).
+ */
+export const PASSWORD_CONNECTIONS = 4
+
 /** The password grant: one scrypt verification per request, which is the point of a password hash. */
-export function passwordTarget(service: Service, state: KeyturnState): Target {
-  return tokenTarget('keyturn.password', 'keyturn', service, TOKEN_PATH, passwordForm(state), 'ES256', basic(state.app))
+export function passwordTarget(service: Service, state: KeyturnState, durationS: number): Target {
+  return {
+    ...tokenTarget('keyturn.password', 'keyturn', service, TOKEN_PATH, passwordForm(state), 'ES256', basic(state.app)),
+    connections: PASSWORD_CONNECTIONS,
+    durationS,
+  }
 }
 
 /**
@@ -114,8 +138,9 @@ export function refreshTarget(service: Service, state: KeyturnState): Target {
     path: TOKEN_PATH,
     headers: { 'content-type': FORM, authorization },
     setupRequest: (req) => {
-      const token = pool.shift()
-      if (token === undefined) throw new Error('refresh pool ran dry')
+      // Dry only after errors (each connection puts back what it takes): then send a token that fails, which
+      // counts as one more error, rather than throw inside autocannon.
+      const token = pool.shift() ?? 'pool-ran-dry'
       return { ...req, body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}` }
     },
     onResponse: (status, body) => {

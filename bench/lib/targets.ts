@@ -79,7 +79,8 @@ export function checkTargets(m: Measurements): TargetCheck[] {
 
   // The password grant is left out: each concurrent scrypt hash holds 64 MiB by design (cost 16), and up to four
   // run at once on the libuv pool. Its peak is reported on a line of its own.
-  const single = keyturnRows.filter((row) => row.workers === 1 && !row.id.endsWith('.password'))
+  // keyturn.* rows are the one-process server (KEYTURN_WORKERS=1); keyturn-wN.* rows are clusters, summed over N + 1 processes.
+  const single = keyturnRows.filter((row) => row.id.startsWith('keyturn.') && !row.id.endsWith('.password'))
   const peak = Math.max(0, ...single.flatMap((row) => row.rounds.map((round) => round.peakRssMB)))
   const worst = single.find((row) => row.rounds.some((round) => round.peakRssMB === peak))
   checks.push({

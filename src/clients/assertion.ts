@@ -9,6 +9,7 @@ import { clientKeySet, type ClientKeySet, type JwksUriSource } from './jwks-sour
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300
 const MAX_ASSERTION_LENGTH = 8 * 1024
 const MAX_JTI_LENGTH = 256
+const CONTROL = /[\x00-\x1f\x7f]/
 // `typ` is optional (RFC 7523); when sent it must say JWT, or the explicit type of draft-ietf-oauth-rfc7523bis.
 const ASSERTION_TYPES = new Set(['jwt', 'client-authentication+jwt'])
 
@@ -40,6 +41,8 @@ export function assertionClientId(assertion: string): string {
     throw new InvalidClient('client_assertion is not a JWT')
   }
   if (typeof sub !== 'string' || sub === '') throw new InvalidClient('client_assertion has no sub (it must be the client_id)')
+  // Unverified input about to be looked up: a client_id has no control characters, and a NUL breaks a PostgreSQL query.
+  if (CONTROL.test(sub)) throw new InvalidClient('client_assertion sub is not a client_id')
   return sub
 }
 
@@ -126,7 +129,7 @@ export function createAssertionVerifier(deps: AssertionVerifierDeps): AssertionV
       throw new InvalidClient(`client_assertion lives too long: exp may be at most ${MAX_ASSERTION_LIFETIME_SECONDS} s ahead`)
     }
     const jti = payload.jti
-    if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) throw new InvalidClient(`client_assertion jti must be 1-${MAX_JTI_LENGTH} characters`)
+    if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH || CONTROL.test(jti)) throw new InvalidClient(`client_assertion jti must be 1-${MAX_JTI_LENGTH} printable characters`)
     // Kept until the assertion could no longer pass the exp check anyway.
     if (!(await deps.replay.use(client.id, jti, (exp + skew) * 1000))) throw new InvalidClient('client_assertion jti was used before; assertions are single-use')
   }

@@ -23,11 +23,15 @@ type Presented =
   | { readonly method: typeof AUTH_METHOD.none; readonly id: string }
 
 function formDecode(value: string): string {
+  let decoded: string
   try {
-    return decodeURIComponent(value.replace(/\+/g, ' '))
+    decoded = decodeURIComponent(value.replace(/\+/g, ' '))
   } catch {
     throw new InvalidClient('malformed client credentials in the Authorization header')
   }
+  // RFC 6749 Appendix A: client_id and client_secret are VSCHARs; a NUL would also break a PostgreSQL lookup.
+  if (/[\x00-\x1f\x7f]/.test(decoded)) throw new InvalidClient('malformed client credentials in the Authorization header')
+  return decoded
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined by ':' and base64-encoded. */

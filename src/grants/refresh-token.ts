@@ -46,6 +46,7 @@ export const refreshTokenGrant: Grant = {
     const outcome = await store.refreshTokens.rotate(hash, { hash: hashRefreshToken(next), expiresAt: idleExpiry(context, family) }, now)
     if (outcome.kind === 'reused') {
       log.warn({ event: 'security.refresh_reuse', family_id: family.id, client_id: client.id, sub: family.userId }, 'refresh token reuse detected; family revoked')
+      context.metrics?.refreshReuse.inc()
       throw refused
     }
     if (outcome.kind === 'invalid') throw refused

@@ -6,6 +6,7 @@ import type { AccessTokenInspector } from '../tokens/inspect.js'
 import type { FormBody } from '../form-body.js'
 import type { Config } from '../config.js'
 import type { Store } from '../store/types.js'
+import type { Metrics } from '../metrics/metrics.js'
 
 /** What a grant receives: only the parameters it declared, and the already-authenticated client. */
 export interface TokenRequest {
@@ -32,6 +33,8 @@ export interface GrantContext {
   /** Verifies one of our own access tokens (signature, issuer, type, expiry, key not revoked), e.g. a subject token. */
   readonly inspectAccessToken: AccessTokenInspector
   readonly log: FastifyBaseLogger
+  /** Security events for /metrics (src/metrics/metrics.ts); absent when KEYTURN_METRICS=off. */
+  readonly metrics?: Pick<Metrics, 'refreshReuse'>
 }
 
 /**

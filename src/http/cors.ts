@@ -3,7 +3,7 @@ import cors, { type FastifyCorsOptions } from '@fastify/cors'
 import { PATHS } from '../oauth.js'
 
 /** Public documents any page may read: keys, metadata, the API description. */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set([PATHS.jwks, PATHS.openidConfiguration, PATHS.oauthMetadata, '/openapi.json'])
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set([PATHS.jwks, PATHS.openidConfiguration, PATHS.oauthMetadata, PATHS.openapi])
 /** What a browser client (an SPA, cookie mode) calls: sign in, refresh, sign out, revoke. Never /introspect. */
 const BROWSER_PATHS: ReadonlySet<string> = new Set([PATHS.token, PATHS.signOut, PATHS.revoke])
 

@@ -4,6 +4,7 @@ import { GRANTS } from '../grants/index.js'
 import { ASSERTION_ALGS } from '../clients/jwks.js'
 import type { Config } from '../config.js'
 import type { AppDeps } from '../app.js'
+import { DISCOVERY_RESPONSES, TAG } from './schemas.js'
 
 /**
  * RFC 8414 metadata, truthful: only endpoints, grants, methods and algorithms that exist. keyturn has no
@@ -35,7 +36,8 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
 export function discoveryRoutes(app: FastifyInstance, { config }: AppDeps): void {
   const body = JSON.stringify(discoveryDocument(config))
   for (const path of [PATHS.openidConfiguration, PATHS.oauthMetadata]) {
-    app.get(path, async (_request, reply) => {
+    const operationId = path === PATHS.oauthMetadata ? 'oauthMetadata' : 'openidConfiguration'
+    app.get(path, { schema: { summary: 'Authorization server metadata (RFC 8414)', operationId, tags: [TAG.keys], docs: { responses: DISCOVERY_RESPONSES } } }, async (_request, reply) => {
       return reply.header('cache-control', 'public, max-age=3600').header('access-control-allow-origin', '*').type('application/json').send(body)
     })
   }

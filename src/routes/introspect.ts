@@ -6,6 +6,7 @@ import { single, type FormBody } from '../form-body.js'
 import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js'
 import type { AppDeps, RouteServices } from '../app.js'
 import { subjectStanding } from '../grants/subject.js'
+import { CONFIDENTIAL_AUTH_METHODS, INTROSPECT_FORM, INTROSPECT_RESPONSES, TAG } from './schemas.js'
 
 const INACTIVE = { active: false } as const
 
@@ -30,7 +31,14 @@ function meantFor(caller: ClientRecord, clientId: string, audience: readonly str
  * other answer — expired, revoked, foreign, malformed, not yours — is the same `{ "active": false }`.
  */
 export function introspectRoute(app: FastifyInstance, deps: AppDeps, { authenticate, inspect }: RouteServices): void {
-  app.post<{ Body: FormBody }>(PATHS.introspect, { schema: { response: { 200: responseSchema } } }, async (request, reply) => {
+  app.post<{ Body: FormBody }>(PATHS.introspect, {
+    schema: {
+      summary: 'Describe a token (RFC 7662)', operationId: 'introspect', tags: [TAG.oauth],
+      description: 'Confidential clients only. A client sees tokens issued to it, and access tokens whose `aud` is a resource it serves; refresh tokens only their own client.',
+      response: { 200: responseSchema },
+      docs: { form: INTROSPECT_FORM, authMethods: CONFIDENTIAL_AUTH_METHODS, responses: INTROSPECT_RESPONSES, errors: [400, 401, 413, 429, 503] },
+    },
+  }, async (request, reply) => {
     void reply.header('cache-control', 'no-store')
     const body = request.body
     if (typeof body !== 'object' || body === null) throw new InvalidRequest('send the parameters as application/x-www-form-urlencoded')

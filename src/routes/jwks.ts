@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { JWKS_CONTENT_TYPE, PATHS } from '../oauth.js'
 import type { AppDeps } from '../app.js'
+import { JWKS_RESPONSES, TAG } from './schemas.js'
 
 /** True if an If-None-Match header matches the ETag (RFC 9110 §13.1.2: weak comparison, `*`, lists). */
 export function matchesEtag(header: string | undefined, etag: string): boolean {
@@ -16,7 +17,9 @@ export function matchesEtag(header: string | undefined, etag: string): boolean {
  * 200 or 304 and compute the cache lifetime, which shrinks as the next planned change of the set approaches.
  */
 export function jwksRoute(app: FastifyInstance, { keys }: AppDeps): void {
-  app.get(PATHS.jwks, async (request, reply) => {
+  app.get(PATHS.jwks, {
+    schema: { summary: 'Public signing keys (JWKS)', operationId: 'jwks', tags: [TAG.keys], docs: { responses: JWKS_RESPONSES } },
+  }, async (request, reply) => {
     const jwks = keys.jwks()
     void reply
       .header('cache-control', `public, max-age=${keys.jwksMaxAge()}`)

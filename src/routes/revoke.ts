@@ -6,6 +6,7 @@ import { single, type FormBody } from '../form-body.js'
 import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js'
 import type { AppDeps, RouteServices } from '../app.js'
 import { clearRefreshCookie, refreshFromCookie } from './cookie-mode.js'
+import { CLIENT_AUTH_METHODS, REFRESH_COOKIE_PARAM, REVOKE_FORM, REVOKE_RESPONSES, SIGN_OUT_FORM, SIGN_OUT_RESPONSES, TAG } from './schemas.js'
 
 /**
  * POST /revoke (RFC 7009) and POST /token/sign-out (cookie mode). A refresh token ends its whole family; an access
@@ -39,7 +40,13 @@ export function revokeRoutes(app: FastifyInstance, deps: AppDeps, { authenticate
     return true
   }
 
-  app.post<{ Body: FormBody }>(PATHS.revoke, async (request, reply) => {
+  app.post<{ Body: FormBody }>(PATHS.revoke, {
+    schema: {
+      summary: 'Revoke a token (RFC 7009)', operationId: 'revoke', tags: [TAG.oauth],
+      description: 'A refresh token ends its whole family; an access token\'s `jti` is refused by introspection until it expires (local verifiers accept it until then).',
+      docs: { form: REVOKE_FORM, authMethods: CLIENT_AUTH_METHODS, responses: REVOKE_RESPONSES, errors: [400, 401, 413, 429, 503] },
+    },
+  }, async (request, reply) => {
     const { client } = await authenticate(request)
     const token = single(request.body, 'token')
     if (token === undefined) throw new InvalidRequest('token is required')
@@ -49,7 +56,12 @@ export function revokeRoutes(app: FastifyInstance, deps: AppDeps, { authenticate
     return reply.header('cache-control', 'no-store').code(200).send()
   })
 
-  app.post<{ Body: FormBody }>(PATHS.signOut, async (request, reply) => {
+  app.post<{ Body: FormBody }>(PATHS.signOut, {
+    schema: {
+      summary: 'Sign out (cookie mode)', operationId: 'signOut', tags: [TAG.oauth],
+      docs: { form: SIGN_OUT_FORM, authMethods: CLIENT_AUTH_METHODS, cookies: REFRESH_COOKIE_PARAM, responses: SIGN_OUT_RESPONSES, errors: [400, 401, 413, 429, 503] },
+    },
+  }, async (request, reply) => {
     const { client } = await authenticate(request)
     const token = refreshFromCookie(request, client)
     if (token !== undefined) await revokeRefresh(token, client.id, request.log)

@@ -8,6 +8,7 @@ import type { GrantContext } from '../grants/types.js'
 import type { AppDeps, RouteServices } from '../app.js'
 import { GRANT } from '../oauth.js'
 import { refreshFromCookie, setRefreshCookie } from './cookie-mode.js'
+import { CLIENT_AUTH_METHODS, REFRESH_COOKIE_PARAM, TAG, TOKEN_FORM, TOKEN_RESPONSES } from './schemas.js'
 
 const tokenResponseSchema = {
   type: 'object',
@@ -27,8 +28,15 @@ const tokenResponseSchema = {
  * POST /token (RFC 6749 §3.2). Shared steps happen here once — no-store headers, client authentication, the
  * allowed-grant check, dropping parameters the grant does not declare — then the grant does its part.
  */
-export function tokenRoute(app: FastifyInstance, deps: AppDeps, { authenticate, inspect }: RouteServices): void {
-  app.post<{ Body: FormBody }>(PATHS.token, { schema: { response: { 200: tokenResponseSchema } } }, async (request, reply) => {
+export function tokenRoute(app: FastifyInstance, deps: AppDeps, { authenticate, inspect, metrics }: RouteServices): void {
+  app.post<{ Body: FormBody }>(PATHS.token, {
+    schema: {
+      summary: 'Issue an access token', operationId: 'token', tags: [TAG.oauth],
+      description: 'client_credentials, password and refresh_token (RFC 6749) and token exchange (RFC 8693). Returns an RFC 9068 JWT access token.',
+      response: { 200: tokenResponseSchema },
+      docs: { form: TOKEN_FORM, authMethods: CLIENT_AUTH_METHODS, cookies: REFRESH_COOKIE_PARAM, responses: TOKEN_RESPONSES, errors: [400, 401, 413, 429, 503] },
+    },
+  }, async (request, reply) => {
     void reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const body = request.body
     if (typeof body !== 'object' || body === null) throw new InvalidRequest('send the parameters as application/x-www-form-urlencoded')
@@ -53,12 +61,14 @@ export function tokenRoute(app: FastifyInstance, deps: AppDeps, { authenticate, 
       now: deps.now,
       log: request.log,
       inspectAccessToken: inspect,
+      metrics,
       issueAccessToken: async (claims) => {
         const issued = await deps.issueAccessToken(claims)
         request.log.info({
           event: 'token.issued', grant: grant.type, client_id: claims.clientId, sub: claims.sub, jti: issued.jti, kid: issued.kid,
           alg: issued.alg, aud: claims.audience, scope: claims.scope.join(' '), exp: issued.exp,
         }, 'access token issued')
+        metrics?.tokensIssued.inc({ grant: grant.type, alg: issued.alg })
         return issued
       },
     }

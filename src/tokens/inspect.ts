@@ -2,6 +2,7 @@ import { decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWTPa
 import { ACCESS_TOKEN_JWT_TYPE } from '../oauth.js'
 import type { KeyRing } from '../keys/key-ring.js'
 import type { KeyRecord } from '../keys/key-set.js'
+import { isCanonicalCompactJws } from '../verifier/token-header.js'
 
 /** The claims of one of our access tokens, once its signature, issuer and type have been checked. */
 export interface AccessTokenPayload extends JWTPayload {
@@ -32,7 +33,8 @@ export function createAccessTokenInspector(deps: { issuer: string; keys: KeyRing
   }
 
   return async (token: string, options: { ignoreExpiry?: boolean } = {}): Promise<AccessTokenPayload | undefined> => {
-    if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) return undefined
+    // One token, one spelling: the same refusal of non-canonical base64url as keyturn/verifier.
+    if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3 || !isCanonicalCompactJws(token)) return undefined
     try {
       const { kid, alg } = decodeProtectedHeader(token)
       const key = deps.keys.current().keys.find((candidate) => candidate.kid === kid)

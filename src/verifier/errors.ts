@@ -26,7 +26,7 @@ export const UNAVAILABLE_ERROR_CODES = ['ERR_JWKS_UNAVAILABLE', 'ERR_DISCOVERY']
  *
  * | code | meaning |
  * | --- | --- |
- * | `ERR_TOKEN_MALFORMED` | not a compact JWS (3 base64url parts, no padding), too large, or the header/payload is not a JSON object |
+ * | `ERR_TOKEN_MALFORMED` | not a compact JWS (3 canonical base64url parts, no padding), too large, or the header/payload is not a JSON object |
  * | `ERR_TOKEN_HEADER` | forbidden header parameter (`jwk`, `jku`, `x5u`, `x5c`, `crit`) or missing/invalid `kid` |
  * | `ERR_TOKEN_TYPE` | `typ` is not `at+jwt` / `application/at+jwt` (RFC 9068 §4) |
  * | `ERR_TOKEN_ALGORITHM` | `alg` not in the allow-list (`none`, `HS*`, …) or different from the key's own `alg` |

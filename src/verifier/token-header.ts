@@ -1,4 +1,4 @@
-import { decodeProtectedHeader } from 'jose'
+import { base64url, decodeProtectedHeader } from 'jose'
 import type { VerifierAlgorithm } from './algorithms.js'
 import { VerifierError } from './errors.js'
 
@@ -7,6 +7,27 @@ import { VerifierError } from './errors.js'
  * here so that an unsecured `alg: none` token is reported as the algorithm attack it is.
  */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+
+/**
+ * True if every segment is the canonical base64url of its bytes (RFC 4648 §3.5, RFC 7515 §2): only the base64url
+ * alphabet, no padding, and zero unused bits. jose's decoder skips whitespace, takes `=` padding and ignores the
+ * unused low bits of a segment's last character, so without this one signature has countless spellings that all
+ * verify: a token would not be one string. Only the last, partial 4-character group can have unused bits.
+ */
+export function isCanonicalCompactJws(token: string): boolean {
+  for (const segment of token.split('.')) {
+    if (!BASE64URL.test(segment)) return false
+    const tail = segment.slice(segment.length - (segment.length % 4))
+    if (tail === '') continue
+    try {
+      if (base64url.encode(base64url.decode(tail)) !== tail) return false
+    } catch {
+      return false
+    }
+  }
+  return true
+}
 
 /** Header parameters that would let the token choose or carry its own key, or demand extensions we don't know. */
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'crit'] as const

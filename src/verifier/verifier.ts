@@ -3,7 +3,7 @@ import { checkClaims, type AccessTokenClaims } from './claims.js'
 import { VerifierError } from './errors.js'
 import { createJwksCache, type VerifierStatus } from './jwks-cache.js'
 import { resolveOptions, type VerifierOptions } from './options.js'
-import { checkHeader } from './token-header.js'
+import { checkHeader, isCanonicalCompactJws } from './token-header.js'
 
 /** A verifier for one issuer and audience. Holds no timers: nothing to close. */
 export interface Verifier {
@@ -55,6 +55,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
       throw new VerifierError('ERR_TOKEN_MALFORMED', 'token could not be verified', { cause })
     }
+    // Checked once the signature holds, so that a damaged signature is still reported as ERR_TOKEN_SIGNATURE.
+    if (!isCanonicalCompactJws(token)) throw new VerifierError('ERR_TOKEN_MALFORMED', 'token is not canonical base64url')
     return checkClaims(parsePayload(payload), {
       issuer: opts.issuer,
       audiences: opts.audiences,

@@ -37,6 +37,8 @@ t.test('per IP: every request to the authenticating endpoints counts; other addr
   t.equal((await tokenRequest(issuer, '10.0.0.2', credentials('svc', secret))).statusCode, 200, 'another address has its own window')
   t.equal((await issuer.app.inject({ url: '/.well-known/jwks.json', remoteAddress: '10.0.0.1' })).statusCode, 200, 'JWKS is not limited')
   t.equal((await issuer.app.inject({ url: '/.well-known/openid-configuration', remoteAddress: '10.0.0.1' })).statusCode, 200, 'discovery is not limited')
+  const metrics = (await issuer.app.inject({ url: '/metrics', remoteAddress: '10.0.0.1' })).body
+  t.match(metrics, /^keyturn_rate_limited_total\{route="\/token",scope="ip"\} 2$/m, 'both refusals are counted in /metrics, which is not limited itself')
   issuer.clock.advance(10_000)
   t.equal((await tokenRequest(issuer, '10.0.0.1', credentials('svc', secret))).statusCode, 200, 'a new window')
 })
