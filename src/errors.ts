@@ -103,6 +103,7 @@ export type InternalErrorCode =
   | 'ERR_USER_INVALID'
   | 'ERR_STORE_CORRUPT'
   | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_OVERLOADED'
   | 'ERR_USAGE'
 
 export class KeyturnError extends Error {

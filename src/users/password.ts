@@ -77,8 +77,8 @@ export async function hashPassword(password: string, cost: number = PASSWORD_HAS
 }
 
 /**
- * Checks a password against a stored hash in constant time. Never throws: a malformed or absurd stored hash
- * (unknown prefix, log2 N above 20, bad base64url, wrong lengths) is simply `false`.
+ * Checks a password against a stored hash in constant time. A malformed or absurd stored hash (unknown prefix,
+ * log2 N above 20, bad base64url, wrong lengths) is simply `false`. Throws only `ERR_OVERLOADED` (see the gate).
  */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   try {
@@ -87,7 +87,9 @@ export async function verifyPassword(password: string, stored: string): Promise<
     if (parsed === undefined || normalized === undefined) return false
     const derived = await derive(normalized, parsed, parsed.key.length)
     return timingSafeEqual(derived, parsed.key)
-  } catch {
+  } catch (error) {
+    // Overload is no answer about the password: the caller must say "retry", never "wrong password".
+    if (error instanceof KeyturnError && error.code === 'ERR_OVERLOADED') throw error
     return false
   }
 }
@@ -164,10 +166,45 @@ function base64url(text: string): Buffer | undefined {
   return bytes.toString('base64url') === text ? bytes : undefined
 }
 
+/**
+ * At most this many hashes run at once. libuv has 4 threads by default and WebCrypto signs on the same pool:
+ * unbounded scrypt (64 MiB and ~100 ms each) during a password spray from many addresses would starve token
+ * signing for every other client and grow memory with each request.
+ */
+export const MAX_CONCURRENT_HASHES = 2
+/** Hashes allowed to wait for a slot; past this a sign-in is refused at once (503, retry) instead of queueing. */
+export const MAX_WAITING_HASHES = 32
+
+/** A counting semaphore with a bounded queue. */
+export function createHashGate(slots: number, maxWaiting: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let running = 0
+  const waiting: (() => void)[] = []
+  const release = (): void => {
+    const next = waiting.shift()
+    if (next) next()
+    else running--
+  }
+  return async (work) => {
+    if (running >= slots) {
+      if (waiting.length >= maxWaiting) throw new KeyturnError('ERR_OVERLOADED', 'too many password hashes are in progress')
+      await new Promise<void>((resolve) => waiting.push(resolve))
+    } else {
+      running++
+    }
+    try {
+      return await work()
+    } finally {
+      release()
+    }
+  }
+}
+
+const gate = createHashGate(MAX_CONCURRENT_HASHES, MAX_WAITING_HASHES)
+
 /** Async scrypt on the libuv pool (never scryptSync, which would stall every request for the hash's duration). */
 function derive(password: string, { log2N, r, p, salt }: Omit<ParsedHash, 'key'>, keyLength: number): Promise<Buffer> {
   const options: ScryptOptions = { N: 2 ** log2N, r, p, maxmem: scryptMaxmem(log2N, r, p) }
-  return new Promise((resolve, reject) => {
+  return gate(() => new Promise((resolve, reject) => {
     scrypt(password, salt, keyLength, options, (error, derived) => (error ? reject(error) : resolve(derived)))
-  })
+  }))
 }

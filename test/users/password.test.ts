@@ -2,6 +2,7 @@ import t from 'tap'
 import { createRequire, syncBuiltinESMExports } from 'node:module'
 import {
   dummyHash, hashPassword, MAX_PASSWORD_HASH_COST, needsRehash, normalizePassword, PASSWORD_HASH_PARAMS, scryptMaxmem, verifyAgainstDummy, verifyPassword,
+  createHashGate, MAX_CONCURRENT_HASHES, MAX_WAITING_HASHES,
 } from '../../src/users/password.js'
 import { loadConfig } from '../../src/config.js'
 
@@ -171,4 +172,44 @@ t.test('config: KEYTURN_PASSWORD_HASH_COST is an integer 14..20, default 16', as
   for (const value of ['13', '21', 'fast', '16.5', '']) {
     t.throws(() => loadConfig({ KEYTURN_PASSWORD_HASH_COST: value }, '/srv'), { code: 'ERR_CONFIG', variable: 'KEYTURN_PASSWORD_HASH_COST' }, value)
   }
+})
+
+t.test('the hash gate: at most `slots` hashes at once, a bounded FIFO queue, refusal past it, slots always released', async (t) => {
+  const gate = createHashGate(2, 3)
+  let running = 0
+  let peak = 0
+  const releases: (() => void)[] = []
+  const started: number[] = []
+  const task = (id: number) => gate(async () => {
+    running++
+    peak = Math.max(peak, running)
+    started.push(id)
+    await new Promise<void>((resolve) => releases.push(resolve))
+    running--
+    return id
+  })
+  const tasks = [1, 2, 3, 4, 5].map(task)
+  await t.rejects(task(6), { code: 'ERR_OVERLOADED' }, 'the sixth: 2 running and 3 waiting already')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(started, [1, 2], 'two start')
+  while (releases.length > 0) {
+    releases.shift()!()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.same(await Promise.all(tasks), [1, 2, 3, 4, 5])
+  t.same(started, [1, 2, 3, 4, 5], 'waiters start in arrival order')
+  t.equal(peak, 2, 'never more than two at once')
+  await t.rejects(gate(async () => { throw new Error('hash failed') }), /hash failed/)
+  t.equal(await gate(async () => 'after a failure'), 'after a failure', 'a failing hash still frees its slot')
+  t.same(await Promise.all([1, 2, 3, 4, 5].map((n) => gate(async () => n))), [1, 2, 3, 4, 5], 'all slots are free again')
+})
+
+t.test('the process-wide gate: a burst of sign-ins past its queue gets ERR_OVERLOADED at once, the rest complete', async (t) => {
+  const stored = await hashPassword(PASSWORD, COST)
+  const burst = MAX_CONCURRENT_HASHES + MAX_WAITING_HASHES + 6
+  const results = await Promise.allSettled(Array.from({ length: burst }, () => verifyPassword(PASSWORD, stored)))
+  const refused = results.filter((r) => r.status === 'rejected')
+  t.equal(refused.length, 6, `${burst} at once: ${MAX_CONCURRENT_HASHES} run, ${MAX_WAITING_HASHES} wait, 6 are refused`)
+  t.ok(refused.every((r) => (r as PromiseRejectedResult).reason.code === 'ERR_OVERLOADED'))
+  t.ok(results.filter((r) => r.status === 'fulfilled').every((r) => (r as PromiseFulfilledResult<boolean>).value === true))
 })
