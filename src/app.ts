@@ -90,6 +90,9 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
     if (error instanceof KeyturnError && error.code === 'ERR_STORE_UNAVAILABLE') {
       request.log.error({ err: error.cause ?? error }, 'store unavailable')
       error = new TemporarilyUnavailable('the issuer cannot reach its database; retry shortly')
+    } else if (error instanceof KeyturnError && error.code === 'ERR_OVERLOADED') {
+      request.log.warn({ event: 'overloaded' }, error.message)
+      error = new TemporarilyUnavailable('too many sign-ins are being checked at once; retry shortly')
     }
     if (error instanceof OAuthError) {
       return reply.code(error.statusCode).headers({ ...error.headers, 'cache-control': 'no-store' }).send(error.toJSON())
