@@ -25,12 +25,44 @@ export interface RateLimitDeps {
 }
 
 /** What `createRateLimit` returns (no allow list is used, so results always carry the count). */
-type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => Promise<{ remaining: number; ttlInSeconds: number; isExceeded: boolean }>
+type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => Promise<{ max: number; remaining: number; ttlInSeconds: number; isExceeded: boolean }>
 
 interface Tracked {
   clientId: string | undefined
   username: string | undefined
   error: string | undefined
+  /** Failure-counter keys this attempt is in flight under (see `InFlight`). */
+  attempts: { key: string; startedAt: number }[]
+}
+
+/** An attempt still running after this long is forgotten: no path can leave a key blocked for good. */
+const IN_FLIGHT_MAX_MS = 60_000
+
+/**
+ * Password attempts under way in this process per (address, username). Once the pair has a failure in its window,
+ * attempts in flight count against its budget too, so a burst of parallel guesses cannot all pass the check before
+ * the first of their failures is recorded. A pair with no failure is not affected.
+ */
+class InFlight {
+  private readonly attempts = new Map<string, number[]>()
+  count(key: string, now: number): number {
+    const live = (this.attempts.get(key) ?? []).filter((startedAt) => now - startedAt < IN_FLIGHT_MAX_MS)
+    if (live.length === 0) this.attempts.delete(key)
+    else this.attempts.set(key, live)
+    return live.length
+  }
+
+  add(key: string, startedAt: number): void {
+    this.attempts.set(key, [...(this.attempts.get(key) ?? []), startedAt])
+  }
+
+  remove(key: string, startedAt: number): void {
+    const list = this.attempts.get(key)
+    const at = list?.indexOf(startedAt) ?? -1
+    if (!list || at < 0) return
+    list.splice(at, 1)
+    if (list.length === 0) this.attempts.delete(key)
+  }
 }
 
 const tracked = new WeakMap<FastifyRequest, Tracked>()
@@ -52,7 +84,7 @@ function claimed(request: FastifyRequest<{ Body: FormBody }>): Tracked {
     if (colon > 0) clientId = decoded.slice(0, Math.min(colon, 512))
   }
   const username = request.routeOptions.url === PATHS.token && text('grant_type') === GRANT.password ? text('username')?.toLowerCase() : undefined
-  return { clientId, username, error: undefined }
+  return { clientId, username, error: undefined, attempts: [] }
 }
 
 /**
@@ -70,7 +102,13 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
   void app.register(rateLimit, { global: false, store: windowStores(deps.counters, deps.now) as never })
 
   const address = (request: FastifyRequest): string => normalizeIP(request.ip)
-  const state = (request: FastifyRequest): Tracked => tracked.get(request) ?? { clientId: undefined, username: undefined, error: undefined }
+  const state = (request: FastifyRequest): Tracked => tracked.get(request) ?? { clientId: undefined, username: undefined, error: undefined, attempts: [] }
+  const inFlight = new InFlight()
+  const failureKeys = {
+    ip: (request: FastifyRequest): string => `fail:ip:${key(address(request))}`,
+    client: (request: FastifyRequest): string => `fail:client:${key(address(request), state(request).clientId ?? '')}`,
+    user: (request: FastifyRequest): string => `fail:user:${key(address(request), state(request).username ?? '')}`,
+  }
   // @fastify/rate-limit decorates the instance when it loads, after buildApp returns: build the limiters on first use.
   let limiters: Record<'ip' | 'client' | 'ipFailures' | 'clientFailures' | 'userFailures', Limiter | undefined> | undefined
   const make = (limit: Limit | undefined, keyOf: (request: FastifyRequest) => string, shared = false, factor = 1): Limiter | undefined =>
@@ -80,9 +118,9 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
   const get = (): NonNullable<typeof limiters> => limiters ??= {
     ip: make(ip, (request) => `ip:${address(request)}`),
     client: make(client, (request) => `client:${key(state(request).clientId ?? '')}`),
-    ipFailures: make(authFailures, (request) => `fail:ip:${key(address(request))}`, true, IP_FAILURE_FACTOR),
-    clientFailures: make(authFailures, (request) => `fail:client:${key(address(request), state(request).clientId ?? '')}`, true),
-    userFailures: make(authFailures, (request) => `fail:user:${key(address(request), state(request).username ?? '')}`, true),
+    ipFailures: make(authFailures, failureKeys.ip, true, IP_FAILURE_FACTOR),
+    clientFailures: make(authFailures, failureKeys.client, true),
+    userFailures: make(authFailures, failureKeys.user, true),
   }
 
   const refuse = (request: FastifyRequest, scope: LimitScope, result: { ttlInSeconds: number }, what: string): never => {
@@ -107,9 +145,19 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
     const checks: [Limiter | undefined, boolean][] = [[ipFailures, true], [clientFailures, claim.clientId !== undefined], [userFailures, claim.username !== undefined]]
     for (const [limiter, applies] of checks) {
       if (!limiter || !applies) continue
-      // A peek reports the events so far: at max, the budget is spent.
+      // A peek reports the failures so far: at max, the budget is spent.
       const result = await limiter(request, { increment: false })
       if (result.remaining === 0) refuse(request, 'auth_failure', result, 'too many failed authentications')
+    }
+    // Passwords are what can be guessed (client secrets are 256 random bits): there, attempts in flight count too.
+    if (userFailures && claim.username !== undefined) {
+      const now = deps.now()
+      const attemptKey = failureKeys.user(request)
+      const result = await userFailures(request, { increment: false })
+      const failures = result.max - result.remaining
+      if (failures > 0 && failures + inFlight.count(attemptKey, now) >= result.max) refuse(request, 'auth_failure', result, 'too many failed authentications')
+      inFlight.add(attemptKey, now)
+      claim.attempts = [{ key: attemptKey, startedAt: now }]
     }
     if (perClient && claim.clientId !== undefined) {
       const result = await perClient(request, { increment: false })
@@ -122,17 +170,37 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
     if (claim && error instanceof OAuthError) claim.error = error.error
   })
 
-  app.addHook('onResponse', async (request, reply) => {
+  const settle = (claim: Tracked): void => {
+    for (const attempt of claim.attempts) inFlight.remove(attempt.key, attempt.startedAt)
+    claim.attempts = []
+  }
+
+  // A failure is recorded before its answer leaves: a guesser's next request, sent on receipt, already meets it.
+  app.addHook('onSend', async (request, reply, payload) => {
     const claim = tracked.get(request)
-    if (!claim) return
+    if (!claim) return payload
     const { ipFailures, clientFailures, userFailures, client: perClient } = get()
     const counts: (Limiter | undefined)[] = []
     if (reply.statusCode < 300) counts.push(perClient)
     // invalid_client: a bad client credential. invalid_grant on the password grant: a bad user credential.
     if (claim.error === ERROR.invalidClient) counts.push(ipFailures, claim.clientId === undefined ? undefined : clientFailures)
     if (claim.error === ERROR.invalidGrant && claim.username !== undefined) counts.push(ipFailures, userFailures)
-    for (const limiter of counts) {
-      await limiter?.(request).catch((error: unknown) => request.log.error({ err: error }, 'rate counter update failed'))
+    try {
+      for (const limiter of counts) {
+        await limiter?.(request).catch((error: unknown) => request.log.error({ err: error }, 'rate counter update failed'))
+      }
+    } finally {
+      settle(claim)
     }
+    return payload
+  })
+  // A request that ends without a response (the client went away) leaves nothing in flight either.
+  app.addHook('onResponse', async (request) => {
+    const claim = tracked.get(request)
+    if (claim) settle(claim)
+  })
+  app.addHook('onRequestAbort', async (request) => {
+    const claim = tracked.get(request)
+    if (claim) settle(claim)
   })
 }
