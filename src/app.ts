@@ -3,7 +3,7 @@ import cookie from '@fastify/cookie'
 import type { Config } from './config.js'
 import { OAuthError, InvalidRequest, KeyturnError, TemporarilyUnavailable } from './errors.js'
 import { ERROR, FORM_CONTENT_TYPE, PATHS } from './oauth.js'
-import { checkFormHeaders, parseForm } from './form-body.js'
+import { checkFormHeaders, decodeFormBody, parseForm } from './form-body.js'
 import { HTTP_LIMITS, serverLimitOptions, type HttpLimits } from './http/limits.js'
 import type { KeyRing } from './keys/key-ring.js'
 import type { Store } from './store/types.js'
@@ -77,10 +77,10 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
   })
   // Only form bodies: OAuth endpoints take application/x-www-form-urlencoded (RFC 6749 §3.2).
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string', bodyLimit: limits.bodyBytes }, (request, body, done) => {
+  app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: limits.bodyBytes }, (request, body, done) => {
     try {
       checkFormHeaders(request.headers['content-type'], request.headers['content-encoding'])
-      done(null, parseForm(body as string))
+      done(null, parseForm(decodeFormBody(body as Buffer)))
     } catch (error) {
       done(error as Error, undefined)
     }

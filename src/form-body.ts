@@ -10,25 +10,37 @@ const MAX_PARAMS = 64
 const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/
 /** RFC 6749 Appendix A: no parameter allows C0 controls (but tab, in passwords) or DEL; NUL also breaks PostgreSQL text. */
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+// A string handed in directly (not decoded from bytes) may hold half of a surrogate pair.
+const SURROGATE_PAIR = /[\uD800-\uDBFF][\uDC00-\uDFFF]/g
+const LONE_SURROGATE = /[\uD800-\uDFFF]/
+
+/** Decodes the raw body; bytes that are not UTF-8 are refused, never replaced by U+FFFD (RFC 6749 Appendix B). */
+export function decodeFormBody(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes)
+  } catch {
+    throw new InvalidRequest('request body is not valid UTF-8')
+  }
+}
 
 /**
  * Parses a form body strictly: RFC 6749 §3.2 forbids repeating a parameter, so a repeat is `invalid_request`
- * naming it (except for the repeatable ones); empty values count as absent (RFC 6749 §3.1).
+ * naming it (except for the repeatable ones); empty values count as absent (RFC 6749 §3.1). Percent-encoding must
+ * be well formed and decode to UTF-8: WHATWG parsing would otherwise keep a stray `%` and turn bad bytes into
+ * U+FFFD, silently changing a secret or a token.
  */
 export function parseForm(text: string): FormBody {
-  if (!isWellFormedUtf8(text)) throw new InvalidRequest('request body is not valid UTF-8')
-  if (BAD_PERCENT.test(text)) {
-    const pair = text.split('&').find((candidate) => BAD_PERCENT.test(candidate)) ?? ''
-    throw new InvalidRequest(`parameter ${JSON.stringify(pair.split('=')[0]!.slice(0, 40))} has malformed percent-encoding`)
+  if (LONE_SURROGATE.test(text.replace(SURROGATE_PAIR, ''))) throw new InvalidRequest('request body is not valid UTF-8')
+  for (const pair of text.split('&')) {
+    const problem = BAD_PERCENT.test(pair) ? 'has malformed percent-encoding' : decodesToUtf8(pair) ? undefined : 'is not valid UTF-8'
+    if (problem) throw new InvalidRequest(`parameter ${JSON.stringify(pair.split('=')[0]!.slice(0, 40))} ${problem}`)
   }
   const body: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>
   let count = 0
   for (const [name, value] of new URLSearchParams(text)) {
     if (++count > MAX_PARAMS) throw new InvalidRequest(`too many parameters (at most ${MAX_PARAMS})`)
     if (value === '') continue
-    if (!isWellFormedUtf8(name) || !isWellFormedUtf8(value) || value.includes('\uFFFD')) {
-      throw new InvalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} is not valid UTF-8`)
-    }
     if (CONTROL.test(name) || CONTROL.test(value)) {
       throw new InvalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} contains a control character`)
     }
@@ -38,6 +50,16 @@ export function parseForm(text: string): FormBody {
     else throw new InvalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} is repeated`)
   }
   return body
+}
+
+/** decodeURIComponent throws on percent-encoded bytes that are not UTF-8 (lone surrogates included). */
+function decodesToUtf8(pair: string): boolean {
+  try {
+    decodeURIComponent(pair)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -52,11 +74,6 @@ export function checkFormHeaders(contentType: string | undefined, contentEncodin
   if (contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== 'identity') {
     throw new InvalidRequest('Content-Encoding is not supported: send the form uncompressed')
   }
-}
-
-function isWellFormedUtf8(text: string): boolean {
-  // Lone surrogates come from broken percent-encoding; U+FFFD from bytes that were not UTF-8.
-  return !/[\uD800-\uDFFF]/.test(text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')) && !text.includes('\uFFFD')
 }
 
 /** One value of a parameter that may not repeat. */

@@ -25,11 +25,11 @@ export interface HttpLimits {
 }
 
 export const HTTP_LIMITS: HttpLimits = Object.freeze({
-  // The largest honest form (a private_key_jwt assertion plus a token-exchange subject and actor token) is under 24 KiB.
+  // The largest honest form, a token exchange with an 8 KiB client assertion and two 16 KiB tokens, is about 41 KiB.
   bodyBytes: 64 * 1024,
   // Node's own default, made explicit: Basic credentials, a cookie and proxy headers fit many times over.
   headerBytes: 16 * 1024,
-  // Slowloris: a client dribbling its headers holds a socket at most this long.
+  // Slowloris: a client dribbling its headers holds a socket this long (plus one check interval) at most.
   headersTimeoutMs: 10_000,
   // Slow body: 64 KiB in 30 s is 2 KiB/s, slower than any real client; Fastify's default is no limit at all.
   requestTimeoutMs: 30_000,

@@ -58,6 +58,8 @@ export function normalizePassword(password: string): string {
     throw new KeyturnError('ERR_USER_INVALID', `password: ${MIN_PASSWORD_LENGTH}-${MAX_PASSWORD_LENGTH} characters`)
   }
   if (/^\s*$/u.test(normalized)) throw new KeyturnError('ERR_USER_INVALID', 'password: must not be only whitespace')
+  // /token refuses form values with control characters (RFC 6749 Appendix A): such a password could never sign in.
+  if (/[\u0000-\u0008\u000a-\u001f\u007f]/u.test(normalized)) throw new KeyturnError('ERR_USER_INVALID', 'password: must not contain control characters (tab excepted)')
   return normalized
 }
 

@@ -45,24 +45,29 @@ export function changedTables(before: Snapshot, after: Snapshot): string[] {
 }
 
 /**
- * Records unhandled rejections and uncaught exceptions while a test runs; `check()` throws if any happened (call it
- * after a request: it first lets pending rejections surface).
+ * Records unhandled rejections while a test runs (the listener also keeps Node from crashing the test file, so the
+ * failure lands on the request that caused it): `check()` throws if any happened, after letting pending ones
+ * surface; one left unchecked fails the teardown.
  */
 export function tripwire(t: Test): { check: () => Promise<void> } {
   const seen: unknown[] = []
   const record = (reason: unknown): void => {
     seen.push(reason)
   }
+  const report = (): void => {
+    // Cleared once reported: while fast-check shrinks, each input must earn its own failure.
+    const first = seen.splice(0)[0]
+    if (first !== undefined) throw new Error(`unhandled rejection: ${String((first as Error)?.stack ?? first)}`)
+  }
   process.on('unhandledRejection', record)
-  process.on('uncaughtException', record)
   t.teardown(() => {
     process.off('unhandledRejection', record)
-    process.off('uncaughtException', record)
+    report()
   })
   return {
     async check() {
       await new Promise((resolve) => setImmediate(resolve))
-      if (seen.length > 0) throw new Error(`unhandled rejection or exception: ${String((seen[0] as Error)?.stack ?? seen[0])}`)
+      report()
     },
   }
 }

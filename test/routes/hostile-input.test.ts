@@ -105,7 +105,7 @@ function tableFor(svc: string, access: string): Case[] {
   }
 
   // /token: grants.
-  const token = (payload: string, headers: Record<string, string> = auth): InjectOptions => formPost('/token', payload, headers)
+  const token = (payload: string | Buffer, headers: Record<string, string> = auth): InjectOptions => formPost('/token', payload, headers)
   cases.push(
     { name: '/token: unknown grant', request: token('grant_type=implicit'), status: 400, error: 'unsupported_grant_type', says: /"implicit" is not supported/ },
     { name: '/token: authorization_code (no such endpoint here)', request: token('grant_type=authorization_code&code=x'), status: 400, error: 'unsupported_grant_type', says: /not supported/ },
@@ -117,6 +117,8 @@ function tableFor(svc: string, access: string): Case[] {
     { name: '/token: prototype-named parameters are ignored', request: token('grant_type=client_credentials&__proto__=x&constructor=y&toString=z'), status: 200, error: null },
     { name: '/token: refresh token that is not one', request: token(form({ grant_type: 'refresh_token', client_id: 'spa', refresh_token: 'x'.repeat(10_000) }), {}), status: 400, error: 'invalid_grant', says: /refresh token is invalid/ },
     { name: '/token: password with CR LF in the username', request: token(form({ grant_type: 'password', client_id: 'spa', username: 'alice\r\nx', password: PASSWORD }), {}), status: 400, error: 'invalid_request', says: /control character/ },
+    { name: '/token: U+FFFD is a character like any other, not an encoding error', request: token('grant_type=client_credentials&scope=%EF%BF%BD'), status: 400, error: 'invalid_scope', says: /./ },
+    { name: '/token: a UTF-8 byte order mark is dropped', request: token(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('grant_type=client_credentials')])), status: 200, error: null },
     { name: '/token: repeated resource is fine, repeated scope is not', request: token('grant_type=client_credentials&scope=orders:read&scope=orders:read'), status: 400, error: 'invalid_request', says: /"scope" is repeated/ },
   )
   for (const [name, bad] of hostileTokens(access)) {
@@ -254,6 +256,13 @@ t.test('a real socket: oversized headers, garbage and lying lengths are refused 
 
   const smuggle = await rawExchange(port, 'POST /token HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde', 5000)
   t.match(smuggle.text, /^HTTP\/1\.1 400 /, 'two different Content-Lengths: 400')
+
+  const chunk = `4000\r\n${'a'.repeat(0x4000)}\r\n`
+  const chunked = await rawExchange(port, `POST /token HTTP/1.1\r\nHost: a\r\nContent-Type: ${FORM}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.repeat(5)}0\r\n\r\n`, 5000)
+  t.match(chunked.text, /^HTTP\/1\.1 413 /, 'a chunked body (no Content-Length) is cut at the limit too')
+
+  const badChunk = await rawExchange(port, `POST /token HTTP/1.1\r\nHost: a\r\nContent-Type: ${FORM}\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n`, 5000)
+  t.same(bodyOf(badChunk.text), { error: 'invalid_request', error_description: 'malformed HTTP request' }, 'a malformed chunk: 400')
 
   const announced = await rawExchange(port, `POST /token HTTP/1.1\r\nHost: a\r\nContent-Type: ${FORM}\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`, 5000)
   t.match(announced.text, /^HTTP\/1\.1 413 /, 'a 10 MB Content-Length is refused before any of it is read')

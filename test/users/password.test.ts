@@ -106,12 +106,16 @@ t.test('password rules: 8-1024 characters after NFKC, not only whitespace', asyn
     ['only mixed whitespace', ' \t\u00a0\u3000 \t  \u2003'],
     ['600 ligatures are 1200 letters after NFKC', '\uFB01'.repeat(600)],
     ['far too long to even normalise', 'a'.repeat(100_000)],
+    ['a NUL (the token endpoint refuses control characters)', 'password\u0000123'],
+    ['a newline', 'password\n123'],
+    ['DEL', 'password\u007f123'],
   ]
   for (const [name, password] of rejects) {
     t.throws(() => normalizePassword(password), { code: 'ERR_USER_INVALID' }, name)
     await t.rejects(hashPassword(password, COST), { code: 'ERR_USER_INVALID' }, `${name}: hashPassword refuses too`)
   }
   t.equal(normalizePassword('a'.repeat(8)), 'a'.repeat(8), '8 is enough')
+  t.equal(normalizePassword('tab\tis allowed'), 'tab\tis allowed', 'a tab is allowed, as /token allows it')
   t.equal(normalizePassword('a'.repeat(1024)).length, 1024, '1024 is allowed')
   t.equal(normalizePassword('\u{1F511}'.repeat(8)), '\u{1F511}'.repeat(8), 'counted in code points, not UTF-16 units')
   t.equal(normalizePassword('\uFB01'.repeat(4)), 'fi'.repeat(4), 'counted after normalisation')
