@@ -109,7 +109,7 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
     return reply.code(500).header('cache-control', 'no-store').send({ error: ERROR.serverError, error_description: 'internal error' })
   })
   app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send({ error: ERROR.invalidRequest, error_description: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 100)}` })
+    return reply.code(404).header('cache-control', 'no-store').send({ error: ERROR.invalidRequest, error_description: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 100)}` })
   })
 
   const inspect = createAccessTokenInspector({ issuer: deps.config.issuer, keys: deps.keys, now: deps.now, clockSkewMs: deps.config.clockSkewMs })
