@@ -67,7 +67,8 @@ export function buildApp(deps: AppDeps, options: Pick<FastifyServerOptions, 'log
   // A registry per app, never prom-client's global one: tests build many apps in one process.
   const metrics = deps.config.metrics ? deps.metrics ?? createMetrics({ keys: deps.keys, policy: rotationPolicy(deps.config), now: deps.now }) : undefined
   if (metrics) observeRequests(app, metrics)
-  void app.register(cookie)
+  // hook: false — cookies are parsed only where one is read (src/routes/cookie-mode.ts); setCookie still works.
+  void app.register(cookie, { hook: false })
   registerSecurityHeaders(app, deps.config.issuer)
   registerDrain(app)
   registerCors(app, deps.config.corsOrigins)

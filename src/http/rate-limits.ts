@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { Limit, RateLimits } from '../config.js'
 import { OAuthError, RateLimited } from '../errors.js'
@@ -129,15 +129,16 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
     throw new RateLimited(`${what}; retry in ${Math.max(1, result.ttlInSeconds)} s`, Math.max(1, result.ttlInSeconds))
   }
 
-  app.addHook('onRequest', async (request) => {
+  const hooks: Partial<Record<'onRequest' | 'preHandler' | 'onError' | 'onSend' | 'onResponse' | 'onRequestAbort', (...args: never[]) => Promise<unknown>>> = {}
+
+  hooks.onRequest = async (request: FastifyRequest) => {
     const limiter = get().ip
-    if (!limiter || !LIMITED_ROUTES.has(request.routeOptions.url ?? '')) return
+    if (!limiter) return
     const result = await limiter(request)
     if (result.isExceeded) refuse(request, 'ip', result, 'too many requests from this address')
-  })
+  }
 
-  app.addHook('preHandler', async (request) => {
-    if (!LIMITED_ROUTES.has(request.routeOptions.url ?? '')) return
+  hooks.preHandler = async (request: FastifyRequest) => {
     const claim = claimed(request as FastifyRequest<{ Body: FormBody }>)
     tracked.set(request, claim)
     const { ipFailures, clientFailures, userFailures, client: perClient } = get()
@@ -163,12 +164,12 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
       const result = await perClient(request, { increment: false })
       if (result.remaining === 0) refuse(request, 'client', result, 'this client has made too many requests')
     }
-  })
+  }
 
-  app.addHook('onError', async (request, _reply, error) => {
+  hooks.onError = async (request: FastifyRequest, _reply: FastifyReply, error: Error) => {
     const claim = tracked.get(request)
     if (claim && error instanceof OAuthError) claim.error = error.error
-  })
+  }
 
   const settle = (claim: Tracked): void => {
     for (const attempt of claim.attempts) inFlight.remove(attempt.key, attempt.startedAt)
@@ -176,7 +177,7 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
   }
 
   // A failure is recorded before its answer leaves: a guesser's next request, sent on receipt, already meets it.
-  app.addHook('onSend', async (request, reply, payload) => {
+  hooks.onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const claim = tracked.get(request)
     if (!claim) return payload
     const { ipFailures, clientFailures, userFailures, client: perClient } = get()
@@ -193,14 +194,20 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
       settle(claim)
     }
     return payload
-  })
+  }
   // A request that ends without a response (the client went away) leaves nothing in flight either.
-  app.addHook('onResponse', async (request) => {
+  hooks.onResponse = async (request: FastifyRequest) => {
     const claim = tracked.get(request)
     if (claim) settle(claim)
-  })
-  app.addHook('onRequestAbort', async (request) => {
-    const claim = tracked.get(request)
-    if (claim) settle(claim)
+  }
+  hooks.onRequestAbort = hooks.onResponse
+
+  // On the limited routes only: JWKS, discovery and health never pay for a hook that has nothing to do there.
+  app.addHook('onRoute', (route) => {
+    if (!LIMITED_ROUTES.has(route.url)) return
+    for (const [name, hook] of Object.entries(hooks)) {
+      const own = (route as unknown as Record<string, unknown>)[name]
+      ;(route as unknown as Record<string, unknown>)[name] = [...(own === undefined ? [] : [own].flat()), hook]
+    }
   })
 }

@@ -17,7 +17,8 @@ export function registerSecurityHeaders(app: FastifyInstance, issuer: string): v
   }
   const publicHeaders = { ...common, 'cross-origin-resource-policy': 'cross-origin' }
   const privateHeaders = { ...common, 'cross-origin-resource-policy': 'same-origin' }
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.headers(PUBLIC_PATHS.has(request.routeOptions.url ?? '') ? publicHeaders : privateHeaders)
+    done()
   })
 }

@@ -11,7 +11,9 @@ import type { ClientRecord } from '../clients/client.js'
  */
 export function refreshFromCookie(request: FastifyRequest, client: ClientRecord): string | undefined {
   if (!client.refreshCookie) return undefined
-  const token = request.cookies[REFRESH_COOKIE]
+  // Parsed here, the one place a cookie is read, rather than by a hook on every request.
+  const header = request.headers.cookie
+  const token = header === undefined ? undefined : request.server.parseCookie(header)[REFRESH_COOKIE]
   if (token === undefined) return undefined
   const origin = request.headers.origin
   if (origin === undefined || !(client.origins ?? []).includes(origin)) {
