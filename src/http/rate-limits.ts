@@ -204,7 +204,7 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
 
   // On the limited routes only: JWKS, discovery and health never pay for a hook that has nothing to do there.
   app.addHook('onRoute', (route) => {
-    if (!LIMITED_ROUTES.has(route.url)) return
+    if (!LIMITED_ROUTES.has(route.url) || ![route.method].flat().includes('POST')) return
     for (const [name, hook] of Object.entries(hooks)) {
       const own = (route as unknown as Record<string, unknown>)[name]
       ;(route as unknown as Record<string, unknown>)[name] = [...(own === undefined ? [] : [own].flat()), hook]
