@@ -1,8 +1,9 @@
 /**
  * Summarises a V8 CPU profile (from `npm run bench -- --cpu-prof`, or `node --cpu-prof`): the functions with the
  * most self time, and the packages and files the time goes to.
- * With --inclusive, also the total time spent inside the named functions (their callees included).
- * Usage: node dist/bench/profile.js <file.cpuprofile> [--top 30] [--inclusive name,name]
+ * With --inclusive, also the total time spent inside the named functions, packages or keyturn files (their callees
+ * included), e.g. `--inclusive sign,@fastify/cors,src/http/rate-limits.js`.
+ * Usage: node dist/bench/profile.js <file.cpuprofile> [--top 30] [--inclusive name,name] [--requests N]
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -19,10 +20,14 @@ interface Profile {
   readonly timeDeltas: readonly number[]
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, inclusive: { type: 'string' } } })
+const { values, positionals } = parseArgs({
+  allowPositionals: true, options: { top: { type: 'string', default: '30' }, inclusive: { type: 'string' }, requests: { type: 'string' } },
+})
+/** With --requests N (the requests the process served, e.g. from a --warmup 0 run's JSON), shares become µs per request too. */
+const requests = values.requests === undefined ? undefined : Number(values.requests)
 const file = positionals[0]
 if (!file) {
-  process.stderr.write('usage: node dist/bench/profile.js <file.cpuprofile> [--top 30]\n')
+  process.stderr.write('usage: node dist/bench/profile.js <file.cpuprofile> [--top 30] [--inclusive name,name] [--requests N]\n')
   process.exit(2)
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
@@ -62,11 +67,12 @@ const idle = [...self].filter(([id]) => byId.get(id)!.callFrame.functionName ===
 const busy = total - idle
 const show = (title: string, map: Map<string, number>): void => {
   process.stdout.write(`\n${title} (share of busy time)\n`)
-  for (const [key, us] of [...map].filter(([key]) => !key.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    process.stdout.write(`${((us / busy) * 100).toFixed(1).padStart(5)} %  ${key}\n`)
+  for (const [key, us] of [...map].filter(([key]) => !/^\(+idle\)/.test(key)).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    process.stdout.write(`${((us / busy) * 100).toFixed(1).padStart(5)} %  ${perRequest(us)}${key}\n`)
   }
 }
-process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy\n`)
+const perRequest = (us: number): string => (requests ? `${(us / requests).toFixed(1).padStart(6)} µs/req  ` : '')
+process.stdout.write(`${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy${requests ? `, ${perRequest(busy).trim()} busy` : ''}\n`)
 show('self time by function', functions)
 show('self time by package or file', places)
 
@@ -79,15 +85,18 @@ if (values.inclusive) {
   for (const [id, us] of self) {
     const seen = new Set<string>()
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const name = byId.get(at)!.callFrame.functionName
-      if (names.has(name) && !seen.has(name)) {
-        seen.add(name)
-        inclusive.set(name, (inclusive.get(name) ?? 0) + us)
+      const { functionName, url } = byId.get(at)!.callFrame
+      // A name is a function's, or a place's (a package or a keyturn file: '@fastify/cors', 'src/http/cors.js').
+      for (const name of [functionName, place(url, functionName)]) {
+        if (names.has(name) && !seen.has(name)) {
+          seen.add(name)
+          inclusive.set(name, (inclusive.get(name) ?? 0) + us)
+        }
       }
     }
   }
   process.stdout.write('\ninclusive time (share of busy time)\n')
   for (const [name, us] of [...inclusive].sort((a, b) => b[1] - a[1])) {
-    process.stdout.write(`${((us / busy) * 100).toFixed(1).padStart(5)} %  ${name}\n`)
+    process.stdout.write(`${((us / busy) * 100).toFixed(1).padStart(5)} %  ${perRequest(us)}${name}\n`)
   }
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: starts keyturn and its baselines on loopback, loads each with autocannon, measures jose's raw
  * signing and the verifier in process, and writes bench/results/<date>.json and .md with every keyturn figure
  * beside its baselines from the same run. Targets are printed as PASS/FAIL lines; the exit code only says whether
- * the bench itself worked.
+ * the bench itself worked (and, with --strict, whether every request was answered as expected).
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -40,6 +40,8 @@ function commit(): string {
     return 'unknown'
   }
 }
+
+const PER_CONNECTION_HEADERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'date', 'content-length', 'transfer-encoding'])
 
 /** What must be undone however the run ends: the servers (tracked in proc.ts) and the temp dir. */
 let tempDir: string | undefined
@@ -126,8 +128,13 @@ async function main(): Promise<void> {
     if (wants('jwks')) {
       const jwks = await fetch(`${keyturn.url}${JWKS_PATH}`)
       etag = jwks.headers.get('etag') ?? ''
+      // The static route sends keyturn's body and headers, less those node's HTTP server writes itself.
+      const headers = Object.fromEntries([...jwks.headers].filter(([name]) => !PER_CONNECTION_HEADERS.has(name)))
       writeFileSync(join(state.dir, 'jwks.json'), Buffer.from(await jwks.arrayBuffer()))
-      staticRoute = await baseline('static fastify route', 'static-fastify.js', '/ready', { BENCH_BODY_FILE: join(state.dir, 'jwks.json') })
+      writeFileSync(join(state.dir, 'jwks-headers.json'), JSON.stringify(headers))
+      staticRoute = await baseline('static fastify route', 'static-fastify.js', '/ready', {
+        BENCH_BODY_FILE: join(state.dir, 'jwks.json'), BENCH_HEADERS_FILE: join(state.dir, 'jwks-headers.json'),
+      })
     }
 
     const token = async (client: { id: string; secret: string }): Promise<string> => {
@@ -212,6 +219,11 @@ async function main(): Promise<void> {
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`)
   writeFileSync(`${base}.md`, markdown(report))
   process.stdout.write(`\n${report.targets.map(formatCheck).join('\n')}\n\nwrote ${base}.md and .json in ${fmt(report.meta.wallS)} s\n`)
+  const errors = http.reduce((sum, row) => sum + row.rounds.reduce((n, round) => n + round.errors, 0), 0)
+  if (options.strict && errors > 0) {
+    say(`--strict: ${errors} errors (see the errors and statuses of each run in ${base}.json)`)
+    process.exitCode = 3
+  }
 }
 
 main().catch(async (error: unknown) => {

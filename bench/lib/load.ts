@@ -1,5 +1,5 @@
 import autocannon, { type Request, type Result } from 'autocannon'
-import { cpuSeconds, hostBusySeconds, peakRssBytes, processTree, resetPeakRss, sleep } from './proc.js'
+import { cpuSeconds, hostBusySeconds, peakRssBytes, processTree, resetPeakRss, rssBytes, sleep } from './proc.js'
 
 /** One HTTP load: what to send, and which statuses count as success (every other status is an error). */
 export interface LoadSpec {
@@ -56,10 +56,26 @@ export async function waitIdle(pids: readonly number[], maxMs = 20_000): Promise
   }
 }
 
+/**
+ * Waits (at most `maxMs`) until the server tree's resident set stops falling: memory that work before the run
+ * (the refresh pool's password sign-ins, 64 MiB a hash) is still handing back must not become the run's peak.
+ */
+export async function waitRssSettled(pids: readonly number[], maxMs = 5000): Promise<void> {
+  const deadline = Date.now() + maxMs
+  let before = rssBytes(pids)
+  while (Date.now() < deadline) {
+    await sleep(250)
+    const now = rssBytes(pids)
+    if (now > before - 1024 * 1024) return
+    before = now
+  }
+}
+
 /** Runs autocannon against `spec` for `durationS` with `connections`, measuring the server tree rooted at `serverPid`. */
 export async function runLoad(spec: LoadSpec, options: { connections: number; durationS: number; serverPid: number }): Promise<LoadResult> {
   const pids = processTree(options.serverPid)
   await waitIdle(pids)
+  await waitRssSettled(pids)
   const exact = resetPeakRss(pids)
   const server0 = cpuSeconds(pids)
   const self0 = process.cpuUsage()

@@ -24,11 +24,13 @@ export interface BenchOptions {
   readonly outDir: string | undefined
   /** Keep the temp dir (keys, database, audit log) for inspection. */
   readonly keep: boolean
+  /** Exit with status 3 when any run had errors (for CI; the other targets depend on the host and never fail a run). */
+  readonly strict: boolean
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--duration S] [--warmup S] [--connections N] [--rounds N]
                         [--only ${GROUPS.join(',')}] [--workers 2[,4]] [--quiet-wait S] [--quiet-budget S]
-                        [--cpu-prof] [--out DIR] [--keep]
+                        [--cpu-prof] [--out DIR] [--keep] [--strict]
 
   default: 50 connections, 10 s runs after 3 s of warm-up, 2 interleaved rounds, KEYTURN_WORKERS 1 and 2, and
            up to 30 s of waiting before each run for other processes on the host to go quiet, 180 s at most in
@@ -36,6 +38,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--duration S] [--warmup
   --quick: 2 s runs, 1 s warm-up, 1 round, KEYTURN_WORKERS 1 only, no waiting (under 2 minutes; proves the bench
            and every endpoint work, judges nothing)
   --only:  groups to run (default all); --workers '': no KEYTURN_WORKERS rows
+  --strict: exit 3 if any run had errors (CI: npm run bench -- --quick --strict); targets never fail a run
   --cpu-prof: keyturn runs with node --cpu-prof; profiles in <out>/profiles/, summarise them with
            node dist/bench/profile.js <file>`
 
@@ -45,7 +48,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     options: {
       quick: { type: 'boolean', default: false }, duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' },
       rounds: { type: 'string' }, only: { type: 'string' }, workers: { type: 'string' }, 'cpu-prof': { type: 'boolean', default: false }, 'quiet-wait': { type: 'string' }, 'quiet-budget': { type: 'string' },
-      out: { type: 'string' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+      out: { type: 'string' }, keep: { type: 'boolean', default: false }, strict: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   })
   if (values.help) {
@@ -77,5 +80,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     quietBudgetS: number(values['quiet-budget'], 180, 'quiet-budget', 0),
     outDir: values.out,
     keep: values.keep,
+    strict: values.strict,
   }
 }

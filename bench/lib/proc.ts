@@ -250,18 +250,27 @@ export function resetPeakRss(pids: readonly number[]): boolean {
   return ok
 }
 
-/** Sum of VmHWM (peak resident set) over `pids`, in bytes. */
-export function peakRssBytes(pids: readonly number[]): number {
+/** Sum of VmRSS (resident set now) over `pids`, in bytes. */
+export function rssBytes(pids: readonly number[]): number {
+  return sumStatus(pids, /^VmRSS:\s+(\d+) kB$/m)
+}
+
+function sumStatus(pids: readonly number[], field: RegExp): number {
   let total = 0
   for (const pid of pids) {
     try {
-      const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+      const match = field.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
       if (match) total += Number(match[1]) * 1024
     } catch {
       // gone
     }
   }
   return total
+}
+
+/** Sum of VmHWM (peak resident set) over `pids`, in bytes. */
+export function peakRssBytes(pids: readonly number[]): number {
+  return sumStatus(pids, /^VmHWM:\s+(\d+) kB$/m)
 }
 
 /** Busy CPU seconds of the whole host so far (all cores, from /proc/stat; steal included, idle and iowait not). */

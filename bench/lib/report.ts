@@ -1,4 +1,5 @@
 import type { BenchOptions } from './options.js'
+import { MAX_CONCURRENT_HASHES } from '../../src/users/password.js'
 import { formatCheck, type HttpMeasurement, type Measurements, type TargetCheck } from './targets.js'
 
 export interface Meta {
@@ -56,7 +57,9 @@ function ratios(report: Report, row: HttpMeasurement): string {
   } else if (kind === 'refresh') {
     add('client_credentials ES256', http('keyturn.cc.ES256'))
   } else if (kind === 'introspect') {
-    add('raw jwtVerify ES256 (in process)', report.verify.find((v) => v.alg === 'ES256')?.raw)
+    // The same HTTP, client authentication and one ECDSA operation (a verification instead of a signature).
+    add('client_credentials ES256', http('keyturn.cc.ES256'))
+    add('jwtVerify ES256 in process, no HTTP', report.verify.find((v) => v.alg === 'ES256')?.raw)
   }
   return parts.join(' · ') || '—'
 }
@@ -84,6 +87,9 @@ export function markdown(report: Report): string {
     const mark = b.foreignCpu > DISTURBED ? ' †' : ''
     lines.push(`| ${row.group} | ${row.subject}${mark} | ${n(b.rps)} | ${ratios(report, row)} | ${ms(b.p50)} | ${ms(b.p99)} | ${errors} | ${n(b.serverCpu, 2)} | ${n(b.cpuPerRequestUs)} | ${n(b.peakRssMB)} | ${n(b.loadGeneratorCpu, 2)} |`)
   }
+  if (report.http.some((row) => (row.workers ?? 1) > 1)) {
+    lines.push('', 'KEYTURN_WORKERS rows: CPU and RSS are summed over the primary and its workers.')
+  }
   if (report.http.some((row) => row.best.foreignCpu > DISTURBED) || report.verify.some((v) => v.foreignCpu > DISTURBED)) {
     lines.push('', `† other processes on the host used more than ${DISTURBED} cores during this run: treat its figures with suspicion.`)
   }
@@ -96,7 +102,7 @@ export function markdown(report: Report): string {
       lines.push(`| jose jwtVerify ${v.alg}, imported key, ${v.inFlight} in flight | ${n(v.raw)} | — | |`)
       lines.push(`| keyturn verifier ${v.alg} (createVerifier().verify)${v.foreignCpu > DISTURBED ? ' †' : ''} | ${n(v.verifier)} | ${(v.verifier / v.raw).toFixed(2)}× jwtVerify | |`)
     }
-    if (report.scrypt) lines.push(`| scrypt verify, cost ${report.scrypt.cost} (verifyPassword), ${report.scrypt.inFlight} in flight | ${n(report.scrypt.rate, 1)} | — | |`)
+    if (report.scrypt) lines.push(`| scrypt verify, cost ${report.scrypt.cost} (verifyPassword: ${MAX_CONCURRENT_HASHES} hashing at once), ${report.scrypt.inFlight} in flight | ${n(report.scrypt.rate, 1)} | — | |`)
     lines.push('')
   }
 

@@ -2,6 +2,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose'
 import type { Request } from 'autocannon'
 import type { LoadSpec } from './load.js'
 import type { Service } from './proc.js'
+import { MAX_CONCURRENT_HASHES } from '../../src/users/password.js'
 import { AUDIENCE, basic, checkAuditLine, FORM, postForm, SCOPE, type Credentials, type KeyturnState } from './keyturn.js'
 
 /** One thing loaded in a comparison: a server, the request it gets, and a check of one real answer first. */
@@ -106,10 +107,11 @@ function passwordForm(state: KeyturnState): Record<string, string> {
 }
 
 /**
- * Concurrent password sign-ins: node's scrypt runs on the libuv pool, 4 threads unless UV_THREADPOOL_SIZE says
- * otherwise, so more connections than that only queue (at 50, the p50 was 3 s of waiting, not hashing).
+ * Concurrent password sign-ins: keyturn hashes MAX_CONCURRENT_HASHES passwords at once and queues the rest (a 503
+ * past 32 waiting), so twice that keeps the hashing busy without measuring a long queue (at 50 connections the p50
+ * was 3 s of waiting, not hashing).
  */
-export const PASSWORD_CONNECTIONS = 4
+export const PASSWORD_CONNECTIONS = 2 * MAX_CONCURRENT_HASHES
 
 /** The password grant: one scrypt verification per request, which is the point of a password hash. */
 export function passwordTarget(service: Service, state: KeyturnState, durationS: number): Target {

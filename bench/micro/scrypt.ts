@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { hashPassword, PASSWORD_HASH_PARAMS, verifyPassword } from '../../src/users/password.js'
+import { hashPassword, MAX_CONCURRENT_HASHES, PASSWORD_HASH_PARAMS, verifyPassword } from '../../src/users/password.js'
 
 /**
  * How many password verifications per second this host does with keyturn's own `verifyPassword` at the default
- * cost, `inFlight` at a time (4 = the libuv pool, where node's async scrypt runs): the ceiling of the password grant.
+ * cost, `inFlight` at a time: the ceiling of the password grant. verifyPassword runs at most MAX_CONCURRENT_HASHES
+ * hashes at once (src/users/password.ts, on the libuv pool) and queues the rest, as it does in the server.
  */
-export async function scryptRate(durationS: number, inFlight = 4): Promise<{ rate: number; cost: number; inFlight: number }> {
+export async function scryptRate(durationS: number, inFlight = MAX_CONCURRENT_HASHES): Promise<{ rate: number; cost: number; inFlight: number }> {
   const password = randomBytes(18).toString('base64url')
   const stored = await hashPassword(password)
   const t0 = performance.now()
