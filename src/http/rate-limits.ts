@@ -28,6 +28,8 @@ export interface RateLimitDeps {
 type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => Promise<{ max: number; remaining: number; ttlInSeconds: number; isExceeded: boolean }>
 
 interface Tracked {
+  /** Counter keys, hashed once per request. */
+  keys: Map<string, string>
   clientId: string | undefined
   username: string | undefined
   error: string | undefined
@@ -84,7 +86,7 @@ function claimed(request: FastifyRequest<{ Body: FormBody }>): Tracked {
     if (colon > 0) clientId = decoded.slice(0, Math.min(colon, 512))
   }
   const username = request.routeOptions.url === PATHS.token && text('grant_type') === GRANT.password ? text('username')?.toLowerCase() : undefined
-  return { clientId, username, error: undefined, attempts: [] }
+  return { keys: new Map(), clientId, username, error: undefined, attempts: [] }
 }
 
 /**
@@ -99,15 +101,22 @@ function claimed(request: FastifyRequest<{ Body: FormBody }>): Tracked {
 export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): void {
   const { ip, client, authFailures } = deps.limits
   if (!ip && !client && !authFailures) return
-  void app.register(rateLimit, { global: false, store: windowStores(deps.counters, deps.now) as never })
+  const stores = windowStores(deps.counters, deps.now)
+  void app.register(rateLimit, { global: false, store: stores.Store as never })
 
   const address = (request: FastifyRequest): string => normalizeIP(request.ip)
-  const state = (request: FastifyRequest): Tracked => tracked.get(request) ?? { clientId: undefined, username: undefined, error: undefined, attempts: [] }
+  const state = (request: FastifyRequest): Tracked => tracked.get(request) ?? { keys: new Map(), clientId: undefined, username: undefined, error: undefined, attempts: [] }
+  const once = (request: FastifyRequest, name: string, make: () => string): string => {
+    const keys = state(request).keys
+    let value = keys.get(name)
+    if (value === undefined) keys.set(name, value = make())
+    return value
+  }
   const inFlight = new InFlight()
   const failureKeys = {
-    ip: (request: FastifyRequest): string => `fail:ip:${key(address(request))}`,
-    client: (request: FastifyRequest): string => `fail:client:${key(address(request), state(request).clientId ?? '')}`,
-    user: (request: FastifyRequest): string => `fail:user:${key(address(request), state(request).username ?? '')}`,
+    ip: (request: FastifyRequest): string => once(request, 'ip', () => `fail:ip:${key(address(request))}`),
+    client: (request: FastifyRequest): string => once(request, 'client', () => `fail:client:${key(address(request), state(request).clientId ?? '')}`),
+    user: (request: FastifyRequest): string => once(request, 'user', () => `fail:user:${key(address(request), state(request).username ?? '')}`),
   }
   // @fastify/rate-limit decorates the instance when it loads, after buildApp returns: build the limiters on first use.
   let limiters: Record<'ip' | 'client' | 'ipFailures' | 'clientFailures' | 'userFailures', Limiter | undefined> | undefined
@@ -117,7 +126,7 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
     }) as Limiter)
   const get = (): NonNullable<typeof limiters> => limiters ??= {
     ip: make(ip, (request) => `ip:${address(request)}`),
-    client: make(client, (request) => `client:${key(state(request).clientId ?? '')}`),
+    client: make(client, (request) => once(request, 'own', () => `client:${key(state(request).clientId ?? '')}`)),
     ipFailures: make(authFailures, failureKeys.ip, true, IP_FAILURE_FACTOR),
     clientFailures: make(authFailures, failureKeys.client, true),
     userFailures: make(authFailures, failureKeys.user, true),
@@ -143,9 +152,10 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
     tracked.set(request, claim)
     const { ipFailures, clientFailures, userFailures, client: perClient } = get()
     // Peek only: a blocked account is refused before its credentials cost a hash, and before they can be guessed.
+    // While this process knows of no failure in any running window (the usual case), there is nothing to peek at.
     const checks: [Limiter | undefined, boolean][] = [[ipFailures, true], [clientFailures, claim.clientId !== undefined], [userFailures, claim.username !== undefined]]
     for (const [limiter, applies] of checks) {
-      if (!limiter || !applies) continue
+      if (!limiter || !applies || !stores.anySeen()) continue
       // A peek reports the failures so far: at max, the budget is spent.
       const result = await limiter(request, { increment: false })
       if (result.remaining === 0) refuse(request, 'auth_failure', result, 'too many failed authentications')
@@ -154,9 +164,11 @@ export function registerRateLimits(app: FastifyInstance, deps: RateLimitDeps): v
     if (userFailures && claim.username !== undefined) {
       const now = deps.now()
       const attemptKey = failureKeys.user(request)
-      const result = await userFailures(request, { increment: false })
-      const failures = result.max - result.remaining
-      if (failures > 0 && failures + inFlight.count(attemptKey, now) >= result.max) refuse(request, 'auth_failure', result, 'too many failed authentications')
+      if (stores.anySeen()) {
+        const result = await userFailures(request, { increment: false })
+        const failures = result.max - result.remaining
+        if (failures > 0 && failures + inFlight.count(attemptKey, now) >= result.max) refuse(request, 'auth_failure', result, 'too many failed authentications')
+      }
       inFlight.add(attemptKey, now)
       claim.attempts = [{ key: attemptKey, startedAt: now }]
     }

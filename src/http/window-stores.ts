@@ -39,6 +39,11 @@ class Windows {
     this.windows.set(key, window)
   }
 
+  /** Windows held, some perhaps ended: 0 means certainly none is running. */
+  size(): number {
+    return this.windows.size
+  }
+
   answer(window: Window | undefined): { current: number; ttl: number } {
     return window ? { current: window.count, ttl: window.resetAt - this.now() } : { current: 0, ttl: 0 }
   }
@@ -63,10 +68,14 @@ class MemoryStore implements RateLimitStore {
   }
 
   child(params: Record<string, unknown>): RateLimitStore {
-    return params.shared === true ? new SharedStore(this.counters(), this.now) : new MemoryStore(this.now)
+    return params.shared === true ? new SharedStore(this.counters(), this.now, this.learned()) : new MemoryStore(this.now)
   }
 
   protected counters(): CounterStore {
+    throw new Error('no shared counter store configured')
+  }
+
+  protected learned(): Windows {
     throw new Error('no shared counter store configured')
   }
 }
@@ -78,10 +87,7 @@ class MemoryStore implements RateLimitStore {
  * hot path never waits for the database: only failures write to it.
  */
 class SharedStore implements RateLimitStore {
-  private readonly seen: Windows
-  constructor(private readonly store: CounterStore, private readonly now: () => number) {
-    this.seen = new Windows(now)
-  }
+  constructor(private readonly store: CounterStore, private readonly now: () => number, private readonly seen: Windows) {}
 
   incr(key: string, callback: Parameters<RateLimitStore['incr']>[1], windowMs: number): void {
     this.store.hit(key, windowMs, this.now()).then(({ count, resetAt }) => {
@@ -96,7 +102,7 @@ class SharedStore implements RateLimitStore {
   }
 
   child(): RateLimitStore {
-    return new SharedStore(this.store, this.now)
+    return new SharedStore(this.store, this.now, this.seen)
   }
 }
 
@@ -104,8 +110,11 @@ class SharedStore implements RateLimitStore {
  * The store class handed to @fastify/rate-limit. Each limiter made with `createRateLimit` gets its own child:
  * in memory, or shared through `counters` when the limiter's options say `shared: true`.
  */
-export function windowStores(counters: CounterStore, now: () => number): new () => RateLimitStore {
-  return class extends MemoryStore {
+export function windowStores(counters: CounterStore, now: () => number): { Store: new () => RateLimitStore; anySeen: () => boolean } {
+  // One memory of shared counts for all shared limiters (their keys differ by prefix): while it is empty, no failure
+  // is known here and the peeks can be skipped.
+  const seen = new Windows(now)
+  const Store = class extends MemoryStore {
     constructor() {
       super(now)
     }
@@ -113,5 +122,10 @@ export function windowStores(counters: CounterStore, now: () => number): new () 
     protected override counters(): CounterStore {
       return counters
     }
+
+    protected override learned(): Windows {
+      return seen
+    }
   }
+  return { Store, anySeen: () => seen.size() > 0 }
 }
