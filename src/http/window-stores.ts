@@ -39,8 +39,16 @@ class Windows {
     this.windows.set(key, window)
   }
 
-  /** Windows held, some perhaps ended: 0 means certainly none is running. */
+  /**
+   * Windows held: 0 means none is running. Ended windows are dropped from the oldest on, up to the first running
+   * one, so the answer returns to 0 soon after the last window ends (amortised O(1)).
+   */
   size(): number {
+    const now = this.now()
+    for (const [key, window] of this.windows) {
+      if (window.resetAt > now) break
+      this.windows.delete(key)
+    }
     return this.windows.size
   }
 

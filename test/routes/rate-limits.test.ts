@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildTestIssuer, basic, form, type TestIssuer } from '../helper.js'
+import { buildTestIssuer, basic, createClock, form, type TestIssuer } from '../helper.js'
+import { windowStores } from '../../src/http/window-stores.js'
+import type { CounterStore } from '../../src/store/types.js'
 import { buildApp } from '../../src/app.js'
 import { createAccessTokenIssuer } from '../../src/tokens/access-token.js'
 import { loadConfig } from '../../src/config.js'
@@ -163,4 +165,20 @@ t.test('configuration: limits are N/duration or off, and a bad one is named', as
   for (const [name, value] of [['KEYTURN_RATE_LIMIT_IP', '50'], ['KEYTURN_RATE_LIMIT_IP', '0/1m'], ['KEYTURN_RATE_LIMIT_CLIENT', '10/500ms'], ['KEYTURN_RATE_LIMIT_AUTH_FAILURES', '10/2d'], ['KEYTURN_RATE_LIMIT_AUTH_FAILURES', 'ten/1m']]) {
     t.throws(() => loadConfig({ ...base, [name!]: value! }), { code: 'ERR_CONFIG', variable: name }, `${name}=${value}`)
   }
+})
+
+t.test('the memory of shared failure counts empties once its windows end (the peeks are skipped again)', async (t) => {
+  const clock = createClock()
+  const counters: CounterStore = { hit: async (_key, windowMs, now) => ({ count: 1, resetAt: now + windowMs }) }
+  const { Store, anySeen } = windowStores(counters, clock.now)
+  const shared = new Store().child({ shared: true })
+  t.equal(anySeen(), false, 'nothing known at start')
+  await new Promise((resolve) => shared.incr('fail:a', resolve, 1000, 3))
+  clock.advance(500)
+  await new Promise((resolve) => shared.incr('fail:b', resolve, 1000, 3))
+  t.equal(anySeen(), true)
+  clock.advance(500)
+  t.equal(anySeen(), true, 'one window still runs')
+  clock.advance(500)
+  t.equal(anySeen(), false, 'both ended')
 })
