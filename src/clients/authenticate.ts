@@ -79,6 +79,18 @@ function presented(authorization: string | undefined, params: FormBody): Present
 }
 
 /**
+ * The client id a request's credentials name, parsed exactly as authentication parses them (Basic form-decoding,
+ * the assertion's `sub`), or undefined if they are malformed. Nothing is verified: for picking rate-limit counters.
+ */
+export function claimedClientId(authorization: string | undefined, params: FormBody): string | undefined {
+  try {
+    return presented(authorization, params).id
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * Builds the client authenticator. Every failure that could tell an attacker which part was wrong (unknown client,
  * wrong secret, disabled client, method not allowed) is the same `invalid_client`. A `private_key_jwt` assertion
  * is only looked at once the client exists and uses that method; its failures then say which check failed, as

@@ -7,6 +7,8 @@ import { ERROR, GRANT, PATHS } from '../oauth.js'
 import type { CounterStore } from '../store/types.js'
 import type { FormBody } from '../form-body.js'
 import { windowStores } from './window-stores.js'
+import { claimedClientId } from '../clients/authenticate.js'
+import { usernameKey } from '../users/user.js'
 
 /** The endpoints that authenticate clients: the only ones limited (JWKS, discovery and health stay open). */
 const LIMITED_ROUTES: ReadonlySet<string> = new Set([PATHS.token, PATHS.signOut, PATHS.introspect, PATHS.revoke])
@@ -74,19 +76,17 @@ function key(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\0')).digest('base64url').slice(0, 32)
 }
 
-/** The account a request claims, before anything is verified; only used to pick counters. */
+/**
+ * The account a request claims, before anything is verified; only used to pick counters. Both come from the same
+ * normalisation as the lookup they guard (`claimedClientId`, `usernameKey`), so respelling an id or a username
+ * (`%73vc` for `svc`, `ＡＬＩＣＥ` for `alice`) cannot open a fresh window.
+ */
 function claimed(request: FastifyRequest<{ Body: FormBody }>): Tracked {
-  const body = typeof request.body === 'object' && request.body !== null ? request.body : {}
-  const text = (name: string): string | undefined => (typeof body[name] === 'string' ? (body[name] as string).slice(0, 512) : undefined)
-  let clientId = text('client_id')
-  const authorization = request.headers.authorization
-  if (clientId === undefined && authorization !== undefined && /^basic /i.test(authorization)) {
-    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
-    const colon = decoded.indexOf(':')
-    if (colon > 0) clientId = decoded.slice(0, Math.min(colon, 512))
-  }
-  const username = request.routeOptions.url === PATHS.token && text('grant_type') === GRANT.password ? text('username')?.toLowerCase() : undefined
-  return { keys: new Map(), clientId, username, error: undefined, attempts: [] }
+  const body: FormBody = typeof request.body === 'object' && request.body !== null ? request.body : {}
+  const text = (name: string): string | undefined => (typeof body[name] === 'string' ? body[name] as string : undefined)
+  const clientId = claimedClientId(request.headers.authorization, body)
+  const username = request.routeOptions.url === PATHS.token && text('grant_type') === GRANT.password ? text('username') : undefined
+  return { keys: new Map(), clientId, username: username === undefined ? undefined : usernameKey(username), error: undefined, attempts: [] }
 }
 
 /**

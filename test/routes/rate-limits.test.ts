@@ -84,6 +84,22 @@ t.test('failed client authentications: blocked per address and client before the
   t.equal((await tokenRequest(issuer, '10.0.0.1', credentials('svc', secret))).statusCode, 200, 'the window ends')
 })
 
+t.test('respelling a client id or a username does not open a fresh failure window', async (t) => {
+  const issuer = await buildTestIssuer(t, { ...OFF, KEYTURN_RATE_LIMIT_AUTH_FAILURES: '3/1m' })
+  const secret = await issuer.addClient({ id: 'svc', grantTypes: ['client_credentials', 'password'] })
+  await issuer.addUser('alice', 'correct horse battery')
+  // RFC 6749 §2.3.1: Basic credentials are form-encoded, so %73vc is svc; the raw header must not be the key.
+  const encoded = (id: string, password: string) => `Basic ${Buffer.from(`${id}:${password}`).toString('base64')}`
+  for (const spelling of ['svc', '%73vc', 's%76c']) {
+    t.equal((await tokenRequest(issuer, '10.0.0.1', { grant_type: 'client_credentials' }, encoded(spelling, 'guess'))).statusCode, 401, spelling)
+  }
+  t.equal((await tokenRequest(issuer, '10.0.0.1', { grant_type: 'client_credentials' }, encoded('%73%76%63', secret))).statusCode, 429, 'a fourth spelling meets the same window')
+  const login = (username: string, password: string) =>
+    tokenRequest(issuer, '10.0.0.2', { grant_type: 'password', client_id: 'svc', client_secret: secret, username, password })
+  for (const name of ['alice', '\uFF41lice', 'aLice']) t.equal((await login(name, 'wrong')).statusCode, 400, name)
+  t.equal((await login('\uFF21LICE', 'correct horse battery')).statusCode, 429, 'fullwidth letters are the same user (NFKC, as the user store matches)')
+})
+
 t.test('failed authentications across many accounts from one address: blocked at 5× the budget', async (t) => {
   const issuer = await buildTestIssuer(t, { ...OFF, KEYTURN_RATE_LIMIT_AUTH_FAILURES: '2/1m' })
   const secret = await issuer.addClient({ id: 'svc' })
