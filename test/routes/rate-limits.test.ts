@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { assertionParams, makeAssertion, makeClientKey } from '../clients/helpers.js'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildTestIssuer, basic, createClock, form, type TestIssuer } from '../helper.js'
 import { windowStores } from '../../src/http/window-stores.js'
@@ -82,6 +83,18 @@ t.test('failed client authentications: blocked per address and client before the
   t.equal((await tokenRequest(issuer, '10.0.0.1', credentials('other', other))).statusCode, 200, 'another client from that address still works')
   issuer.clock.advance(60_000)
   t.equal((await tokenRequest(issuer, '10.0.0.1', credentials('svc', secret))).statusCode, 200, 'the window ends')
+})
+
+t.test('private_key_jwt: failed assertions count for the client their sub names, client_id sent or not', async (t) => {
+  const issuer = await buildTestIssuer(t, { ...OFF, KEYTURN_RATE_LIMIT_AUTH_FAILURES: '2/1m' })
+  const key = await makeClientKey('ES256')
+  await issuer.addClient({ id: 'svc-a', authMethods: ['private_key_jwt'], secretHash: undefined, jwks: { keys: [key.publicJwk as never] } })
+  const request = async (claims: Record<string, unknown> = {}) => tokenRequest(issuer, '10.0.0.1', {
+    grant_type: 'client_credentials', ...assertionParams(await makeAssertion({ clientId: 'svc-a', key, now: issuer.clock.now(), claims })),
+  })
+  t.equal((await request({ aud: 'https://elsewhere.example' })).statusCode, 401, 'wrong audience')
+  t.equal((await request({ aud: 'https://elsewhere.example' })).statusCode, 401)
+  t.equal((await request()).statusCode, 429, 'a good assertion is refused unchecked once the client\'s budget from this address is spent')
 })
 
 t.test('respelling a client id or a username does not open a fresh failure window', async (t) => {
