@@ -57,10 +57,16 @@ class Windows {
   }
 }
 
+/** The shared counters, and what this process has learned of them (one memory for every shared limiter). */
+interface Shared {
+  readonly counters: CounterStore
+  readonly seen: Windows
+}
+
 /** Counts in this process only: the per-IP and per-client request limits, on the hot path. */
 class MemoryStore implements RateLimitStore {
   private readonly windows: Windows
-  constructor(private readonly now: () => number) {
+  constructor(private readonly now: () => number, private readonly shared: Shared) {
     this.windows = new Windows(now)
   }
 
@@ -76,41 +82,34 @@ class MemoryStore implements RateLimitStore {
   }
 
   child(params: Record<string, unknown>): RateLimitStore {
-    return params.shared === true ? new SharedStore(this.counters(), this.now, this.learned()) : new MemoryStore(this.now)
-  }
-
-  protected counters(): CounterStore {
-    throw new Error('no shared counter store configured')
-  }
-
-  protected learned(): Windows {
-    throw new Error('no shared counter store configured')
+    return params.shared === true ? new SharedStore(this.shared, this.now) : new MemoryStore(this.now, this.shared)
   }
 }
 
 /**
  * Counts through the database, so every replica and worker adds to one count; reads answer from what this process
  * last learned. So a key another process has just blocked passes here once more: the next failure's `hit` returns
- * the shared count and blocks it here too. With R processes, at most max + R events get through a window, and the
- * hot path never waits for the database: only failures write to it.
+ * the shared count and blocks it here too. With R processes, at most max + R − 1 sequential events get through a
+ * window (the caller records each before answering), and the hot path never waits for the database: only failures
+ * write to it.
  */
 class SharedStore implements RateLimitStore {
-  constructor(private readonly store: CounterStore, private readonly now: () => number, private readonly seen: Windows) {}
+  constructor(private readonly shared: Shared, private readonly now: () => number) {}
 
   incr(key: string, callback: Parameters<RateLimitStore['incr']>[1], windowMs: number): void {
-    this.store.hit(key, windowMs, this.now()).then(({ count, resetAt }) => {
+    this.shared.counters.hit(key, windowMs, this.now()).then(({ count, resetAt }) => {
       const window = { count, resetAt }
-      this.seen.set(key, window)
-      callback(null, this.seen.answer(window))
+      this.shared.seen.set(key, window)
+      callback(null, this.shared.seen.answer(window))
     }, (error: Error) => callback(error))
   }
 
   read(key: string, callback: Parameters<RateLimitStore['read']>[1]): void {
-    callback(null, this.seen.answer(this.seen.get(key)))
+    callback(null, this.shared.seen.answer(this.shared.seen.get(key)))
   }
 
   child(): RateLimitStore {
-    return new SharedStore(this.store, this.now, this.seen)
+    return new SharedStore(this.shared, this.now)
   }
 }
 
@@ -121,19 +120,11 @@ class SharedStore implements RateLimitStore {
 export function windowStores(counters: CounterStore, now: () => number): { Store: new () => RateLimitStore; anySeen: () => boolean } {
   // One memory of shared counts for all shared limiters (their keys differ by prefix): while it is empty, no failure
   // is known here and the peeks can be skipped.
-  const seen = new Windows(now)
+  const shared: Shared = { counters, seen: new Windows(now) }
   const Store = class extends MemoryStore {
     constructor() {
-      super(now)
-    }
-
-    protected override counters(): CounterStore {
-      return counters
-    }
-
-    protected override learned(): Windows {
-      return seen
+      super(now, shared)
     }
   }
-  return { Store, anySeen: () => seen.size() > 0 }
+  return { Store, anySeen: () => shared.seen.size() > 0 }
 }
