@@ -3,6 +3,7 @@ import cron from 'node-cron'
 import { ConfigError } from './errors.js'
 import { parseDuration } from './duration.js'
 import { isAlg, type Alg, SUPPORTED_ALGS } from './keys/algorithms.js'
+import { isOrigin } from './clients/client.js'
 import { MAX_PASSWORD_HASH_COST, MIN_PASSWORD_HASH_COST, PASSWORD_HASH_PARAMS } from './users/password.js'
 
 /** The validated, frozen configuration. `loadConfig` is the only reader of `process.env`. */
@@ -171,6 +172,11 @@ function parseDatabaseUrl(value: string): string {
   return value
 }
 
+/** Development on the machine itself is allowed over http even in production mode. */
+function isLoopback(url: URL): boolean {
+  return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+}
+
 function parseIssuer(value: string, production: boolean): string {
   let url: URL
   try {
@@ -181,8 +187,7 @@ function parseIssuer(value: string, production: boolean): string {
   // RFC 8414 §2: the issuer is an https URL with no query or fragment.
   if (url.search || url.hash || value.includes('?') || value.includes('#')) throw new ConfigError('KEYTURN_ISSUER', 'must not have a query or fragment')
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('KEYTURN_ISSUER', 'must be an http(s) URL')
-  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
-  if (production && url.protocol !== 'https:' && !loopback) throw new ConfigError('KEYTURN_ISSUER', 'must use https when NODE_ENV=production')
+  if (production && url.protocol !== 'https:' && !isLoopback(url)) throw new ConfigError('KEYTURN_ISSUER', 'must use https when NODE_ENV=production')
   return value.endsWith('/') ? value.slice(0, -1) : value
 }
 
@@ -201,12 +206,9 @@ function limit(env: Env, name: string, fallback: string): Limit | undefined {
 
 /** A browser origin as it appears in an `Origin` header: scheme, host and optional port, nothing else. */
 function parseOrigin(value: string, production: boolean): string {
-  const url = URL.canParse(value) ? new URL(value) : undefined
-  if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== value) {
-    throw new ConfigError('KEYTURN_CORS_ORIGINS', `"${value}" is not an origin (scheme://host[:port], no path or trailing slash)`)
-  }
-  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
-  if (production && url.protocol !== 'https:' && !loopback) throw new ConfigError('KEYTURN_CORS_ORIGINS', `"${value}" must use https when NODE_ENV=production`)
+  if (!isOrigin(value)) throw new ConfigError('KEYTURN_CORS_ORIGINS', `"${value}" is not an origin (scheme://host[:port], no path or trailing slash)`)
+  const url = new URL(value)
+  if (production && url.protocol !== 'https:' && !isLoopback(url)) throw new ConfigError('KEYTURN_CORS_ORIGINS', `"${value}" must use https when NODE_ENV=production`)
   return value
 }
 
