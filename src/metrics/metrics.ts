@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { ERROR, GRANT, type ErrorCode, type GrantType } from '../oauth.js'
 import type { KeyRing } from '../keys/key-ring.js'
-import { activeKey, keysOf, promotesAt, type RotationPolicy } from '../keys/key-set.js'
+import { activeKey, keysOf, promotesAt, type KeySet, type RotationPolicy } from '../keys/key-set.js'
+import type { Alg } from '../keys/algorithms.js'
 
 /** `grant` label: a type from the grant registry, or `unknown` when the request named none keyturn serves. */
 export type GrantLabel = GrantType | 'unknown'
@@ -81,33 +82,29 @@ export function createMetrics({ keys, policy, now, scrape }: MetricsDeps): Metri
   for (const status of ['200', '304']) jwksResponses.labels(status).inc(0)
 
   // Read from the key ring at scrape time. In a cluster the worst worker's view wins (see docs/metrics.md).
-  new Gauge({
-    name: 'keyturn_signing_key_age_seconds', help: 'Seconds since the active signing key of each algorithm started signing.',
-    labelNames: ['alg'] as const, registers, aggregator: 'max',
-    collect() {
-      this.reset()
-      const set = keys.current()
-      const at = now()
-      for (const alg of policy.algs) {
-        const active = activeKey(set, alg)
-        if (active) this.set({ alg }, (at - (active.activatedAt ?? active.createdAt)) / 1000)
-      }
-    },
+  const perAlg = (name: string, help: string, aggregator: 'max' | 'min', seconds: (set: KeySet, alg: Alg, at: number) => number | undefined): void => {
+    new Gauge({
+      name, help, labelNames: ['alg'] as const, registers, aggregator,
+      collect() {
+        this.reset()
+        const set = keys.current()
+        const at = now()
+        for (const alg of policy.algs) {
+          const value = seconds(set, alg, at)
+          if (value !== undefined) this.set({ alg }, value)
+        }
+      },
+    })
+  }
+  perAlg('keyturn_signing_key_age_seconds', 'Seconds since the active signing key of each algorithm started signing.', 'max', (set, alg, at) => {
+    const active = activeKey(set, alg)
+    return active && (at - (active.activatedAt ?? active.createdAt)) / 1000
   })
-  new Gauge({
-    name: 'keyturn_signing_key_rotation_in_seconds', help: 'Seconds until the scheduled rotation replaces the active signing key of each algorithm; negative when overdue.',
-    labelNames: ['alg'] as const, registers, aggregator: 'min',
-    collect() {
-      this.reset()
-      const set = keys.current()
-      const at = now()
-      for (const alg of policy.algs) {
-        const active = activeKey(set, alg)
-        const next = keysOf(set, alg, 'next')[0]
-        // Without a published next key the rotation job first creates one; the promotion is a propagation time later.
-        if (active && next) this.set({ alg }, (promotesAt(active, next, policy) - at) / 1000)
-      }
-    },
+  perAlg('keyturn_signing_key_rotation_in_seconds', 'Seconds until the scheduled rotation replaces the active signing key of each algorithm; negative when overdue.', 'min', (set, alg, at) => {
+    const active = activeKey(set, alg)
+    const next = keysOf(set, alg, 'next')[0]
+    // Without a published next key the rotation job first creates one; the promotion is a propagation time later.
+    return active && next ? (promotesAt(active, next, policy) - at) / 1000 : undefined
   })
 
   return {
